@@ -1,0 +1,84 @@
+"""Strict loader of versioned index definitions.
+
+Input: mappings/definitions/<name>_v<version>.json. Output: a frozen IndexMapping.
+Guarantee: unknown keys, unknown field types and missing required fields are refused with the file
+and the problem. A change to a mapping is a new file with a new version, never an edit in place.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+FieldType = Literal["text", "keyword", "enum", "integer", "datetime", "json"]
+
+
+class MappingError(ValueError):
+    def __init__(self, message: str, *, source: str) -> None:
+        super().__init__(f"{source}: {message}")
+        self.source = source
+
+
+class FieldDef(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: FieldType
+    boost: float = 1.0
+    exact_boost: float | None = None
+    facet: bool = False
+    values: tuple[str, ...] = ()
+
+    @field_validator("values")
+    @classmethod
+    def _unique(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(v)) != len(v):
+            raise ValueError("enum values must be unique")
+        return v
+
+
+class Ranking(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    min_should_match_ratio: float = 0.75
+    highlight_fragment_chars: int = 160
+
+
+class IndexMapping(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    version: int
+    description: str = ""
+    fields: dict[str, FieldDef]
+    ranking: Ranking = Ranking()
+
+    def text_fields(self) -> list[tuple[str, float]]:
+        return [(n, f.boost) for n, f in self.fields.items() if f.type == "text"]
+
+    def enum_rank(self, field: str, value: str | None) -> int | None:
+        values = self.fields[field].values
+        return values.index(value) + 1 if value in values else None
+
+    def enum_value(self, field: str, rank: int) -> str | None:
+        values = self.fields[field].values
+        return values[rank - 1] if 1 <= rank <= len(values) else None
+
+
+REQUIRED_FIELDS = ("subject", "body", "comments", "status", "priority", "created_at", "updated_at")
+
+
+def load_mapping(name: str = "tickets", version: int = 1) -> IndexMapping:
+    source = f"mappings/definitions/{name}_v{version}.json"
+    try:
+        text = resources.files("mappings").joinpath(f"definitions/{name}_v{version}.json").read_text("utf-8")
+    except FileNotFoundError as exc:
+        raise MappingError("no such mapping version", source=source) from exc
+    try:
+        mapping = IndexMapping.model_validate_json(text)
+    except ValidationError as exc:
+        raise MappingError(str(exc), source=source) from exc
+    if mapping.name != name or mapping.version != version:
+        raise MappingError(f"file declares {mapping.name} v{mapping.version}", source=source)
+    missing = [f for f in REQUIRED_FIELDS if f not in mapping.fields]
+    if missing:
+        raise MappingError(f"required fields missing: {missing}", source=source)
+    return mapping

@@ -1,0 +1,245 @@
+"""Embedded search backend: one on-disk Tantivy index per tenant.
+
+Input: StoredTicket documents (writes) and SearchRequests (reads), always with a tenant id.
+Output: committed per-tenant indexes; ranked, highlighted hits.
+Guarantee: a write batch for a tenant is one Tantivy commit that also records the binlog position the
+tenant has applied, so the index and its position never disagree after a crash. Documents whose version
+is not higher than the stored one are not written. Deleted tickets stay as invisible versioned
+tombstones, so a replayed older insert cannot bring them back.
+
+Layout: <root>/tenants/<tenant_id>/gen-<n>/ (Tantivy files) and <root>/tenants/<tenant_id>/CURRENT
+(the active generation). One writer per index; readers in other processes reload after commits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tantivy
+
+from analyzers import Analyzer
+from mappings import IndexMapping
+from searchcore.backend import TenantState, UnknownTenant, WriteOutcome
+from searchcore.documents import StoredTicket
+from searchcore.positions import BinlogPosition
+from searchcore.tantivy_schema import (
+    META_KEY,
+    SUB,
+    build_schema,
+    index_values,
+    register_tokenizers,
+    term_text,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _TenantIndex:
+    tenant_id: int
+    path: Path
+    index: tantivy.Index
+    writer: tantivy.IndexWriter | None
+    meta: dict[str, Any]
+    last_reload: float = 0.0
+
+
+class EmbeddedBackend:
+    """Tantivy indexes under `root`. `writable=True` in the sync process only (one writer per index)."""
+
+    def __init__(self, root: Path, mapping: IndexMapping, analyzer: Analyzer, *, writable: bool,
+                 writer_heap_bytes: int = 40_000_000, reload_interval_s: float = 0.05) -> None:
+        self.root = root
+        self.mapping = mapping
+        self.analyzer = analyzer
+        self.writable = writable
+        self.schema = build_schema(mapping)
+        self._writer_heap = writer_heap_bytes
+        self._reload_interval = reload_interval_s
+        self._indexes: dict[int, _TenantIndex] = {}
+        self._lock = threading.Lock()
+        (root / "tenants").mkdir(parents=True, exist_ok=True)
+
+    # ---- index lifecycle -------------------------------------------------------------------------
+    def tenants(self) -> list[int]:
+        base = self.root / "tenants"
+        return sorted(int(p.name) for p in base.iterdir() if p.name.isdigit() and (p / "CURRENT").exists())
+
+    def _tenant_dir(self, tenant_id: int) -> Path:
+        return self.root / "tenants" / str(tenant_id)
+
+    def _open(self, tenant_id: int, *, create: bool) -> _TenantIndex:
+        with self._lock:
+            found = self._indexes.get(tenant_id)
+            if found is not None:
+                return found
+            tdir = self._tenant_dir(tenant_id)
+            current = tdir / "CURRENT"
+            if not current.exists():
+                if not create:
+                    raise UnknownTenant("no index for this tenant", tenant_id=tenant_id)
+                gen_dir = tdir / "gen-1"
+                gen_dir.mkdir(parents=True, exist_ok=True)
+                index = tantivy.Index(self.schema, path=str(gen_dir))
+                _write_atomic(current, "gen-1\n")
+            else:
+                gen_dir = tdir / current.read_text().strip()
+                index = tantivy.Index.open(str(gen_dir))
+            register_tokenizers(index)
+            writer = index.writer(self._writer_heap, 1) if self.writable else None
+            ti = _TenantIndex(tenant_id, gen_dir, index, writer, {})
+            ti.meta = self._read_meta(ti)
+            ti.last_reload = time.monotonic()
+            self._indexes[tenant_id] = ti
+            return ti
+
+    def _reader(self, tenant_id: int) -> _TenantIndex:
+        ti = self._open(tenant_id, create=False)
+        if not self.writable and time.monotonic() - ti.last_reload >= self._reload_interval:
+            ti.index.reload()
+            ti.last_reload = time.monotonic()
+        return ti
+
+    def close(self) -> None:
+        with self._lock:
+            for ti in self._indexes.values():
+                if ti.writer is not None:
+                    ti.writer.wait_merging_threads()
+            self._indexes.clear()
+
+    # ---- meta (position, analyzer identity) -------------------------------------------------------
+    def _read_meta(self, ti: _TenantIndex) -> dict[str, Any]:
+        searcher = ti.index.searcher()
+        hits = searcher.search(tantivy.Query.term_query(self.schema, "doc_key", META_KEY), 1).hits
+        if not hits:
+            return {}
+        stored = searcher.doc(hits[0][1]).to_dict()["stored"][0]
+        return dict(json.loads(bytes(stored)))
+
+    def state(self, tenant_id: int) -> TenantState:
+        ti = self._reader(tenant_id)
+        if not self.writable:
+            ti.meta = self._read_meta(ti)
+        searcher = ti.index.searcher()
+        visible = searcher.search(self._visible_filter(), 0, count=True).count
+        applied = ti.meta.get("applied")
+        return TenantState(
+            tenant_id=tenant_id,
+            documents=int(visible or 0),
+            applied=None if applied is None else BinlogPosition.from_json(applied),
+            analyzer=str(ti.meta.get("analyzer", "")),
+            mapping_version=int(ti.meta.get("mapping_version", self.mapping.version)),
+        )
+
+    # ---- writes ----------------------------------------------------------------------------------
+    def load(self, tenant_id: int, ticket_ids: Sequence[int]) -> dict[int, StoredTicket]:
+        try:
+            ti = self._open(tenant_id, create=False)
+        except UnknownTenant:
+            return {}
+        if not ticket_ids:
+            return {}
+        searcher = ti.index.searcher()
+        query = tantivy.Query.term_set_query(self.schema, "ticket_id", list(set(ticket_ids)))
+        result = searcher.search(query, len(set(ticket_ids)) + 1, count=False)
+        found: dict[int, StoredTicket] = {}
+        for _, addr in result.hits:
+            doc = StoredTicket.from_json(bytes(searcher.doc(addr).to_dict()["stored"][0]))
+            found[doc.ticket_id] = doc
+        return found
+
+    def write(self, tenant_id: int, docs: Sequence[StoredTicket], applied: BinlogPosition | None) -> WriteOutcome:
+        if not self.writable:
+            raise RuntimeError("backend opened read-only")
+        ti = self._open(tenant_id, create=True)
+        assert ti.writer is not None
+        current = self.load(tenant_id, [d.ticket_id for d in docs]) if docs else {}
+        written = stale = 0
+        for doc in docs:
+            if doc.tenant_id != tenant_id:
+                raise ValueError(f"document {doc.doc_key} written to tenant {tenant_id}")
+            old = current.get(doc.ticket_id)
+            if old is not None and old.version >= doc.version:
+                stale += 1
+                continue
+            ti.writer.delete_documents_by_term("doc_key", doc.doc_key)
+            ti.writer.add_document(self._to_tantivy(doc))
+            written += 1
+        meta = dict(ti.meta)
+        if applied is not None:
+            meta["applied"] = applied.to_json()
+        meta["analyzer"] = self.analyzer.identity
+        meta["mapping_version"] = self.mapping.version
+        ti.writer.delete_documents_by_term("doc_key", META_KEY)
+        meta_doc = tantivy.Document()
+        meta_doc.add_text("doc_key", META_KEY)
+        meta_doc.add_integer("visible", 0)
+        meta_doc.add_bytes("stored", json.dumps(meta).encode())
+        ti.writer.add_document(meta_doc)
+        ti.writer.commit()
+        ti.index.reload()
+        ti.meta = meta
+        return WriteOutcome(written=written, stale=stale)
+
+    def _to_tantivy(self, doc: StoredTicket) -> tantivy.Document:
+        values = index_values(doc, self.mapping)
+        out = tantivy.Document()
+        out.add_text("doc_key", doc.doc_key)
+        out.add_integer("ticket_id", doc.ticket_id)
+        out.add_integer("version", doc.version)
+        out.add_integer("visible", 1 if doc.visible else 0)
+        out.add_bytes("stored", doc.to_json().encode())
+        if not doc.visible:
+            return out  # tombstone: versioned, never matched
+        out.add_integer("comment_count", len(values.texts.get("comments", [])))
+        for name, texts in values.texts.items():
+            for text in texts:
+                plain: list[str] = []
+                sub: list[str] = []
+                for tok in self.analyzer.analyze_index(text):
+                    (sub if tok.source == "segmenter-subword" else plain).append(term_text(tok.text))
+                out.add_text(name, " ".join(plain))
+                if sub:
+                    out.add_text(name + SUB, " ".join(sub))
+        for name, kws in values.keywords.items():
+            for kw in kws:
+                out.add_text(name, kw)
+        for name, number in values.integers.items():
+            out.add_integer(name, number)
+        for name, obj in values.json_values.items():
+            out.add_json(name, obj)
+        return out
+
+    # ---- reads -----------------------------------------------------------------------------------
+    def _visible_filter(self) -> tantivy.Query:
+        return tantivy.Query.const_score_query(
+            tantivy.Query.term_query(self.schema, "visible", 1, index_option="basic"), 0.0
+        )
+
+    def get(self, tenant_id: int, ticket_id: int) -> StoredTicket | None:
+        ti = self._reader(tenant_id)
+        searcher = ti.index.searcher()
+        hits = searcher.search(tantivy.Query.term_query(self.schema, "ticket_id", ticket_id), 1).hits
+        if not hits:
+            return None
+        return StoredTicket.from_json(bytes(searcher.doc(hits[0][1]).to_dict()["stored"][0]))
+
+    def searcher_for(self, tenant_id: int) -> tantivy.Searcher:
+        return self._reader(tenant_id).index.searcher()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
