@@ -7,7 +7,7 @@ and the problem. A change to a mapping is a new file with a new version, never a
 
 from __future__ import annotations
 
-from importlib import resources
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -69,7 +69,7 @@ REQUIRED_FIELDS = ("subject", "body", "comments", "status", "priority", "created
 def load_mapping(name: str = "tickets", version: int = 1) -> IndexMapping:
     source = f"mappings/definitions/{name}_v{version}.json"
     try:
-        text = resources.files("mappings").joinpath(f"definitions/{name}_v{version}.json").read_text("utf-8")
+        text = (Path(__file__).parent / "definitions" / f"{name}_v{version}.json").read_text("utf-8")
     except FileNotFoundError as exc:
         raise MappingError("no such mapping version", source=source) from exc
     try:

@@ -129,7 +129,7 @@ class EmbeddedBackend:
         if not self.writable:
             ti.meta = self._read_meta(ti)
         searcher = ti.index.searcher()
-        visible = searcher.search(self._visible_filter(), 0, count=True).count
+        visible = searcher.search(self._visible_filter(), 1, count=True).count
         applied = ti.meta.get("applied")
         return TenantState(
             tenant_id=tenant_id,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +156,7 @@ def parse_source_mapping(data: dict[str, Any], origin: str) -> SourceMapping:
 
 def load_source_mapping(path: Path | None = None) -> SourceMapping:
     if path is None:
-        text = resources.files("syncer").joinpath("sources/helpdesk.toml").read_text(encoding="utf-8")
+        text = (Path(__file__).parent / "sources" / "helpdesk.toml").read_text(encoding="utf-8")
         origin = "syncer/sources/helpdesk.toml"
     else:
         text = path.read_text(encoding="utf-8")

@@ -1,0 +1,1 @@
+"""FastAPI query service: auth -> tenant -> query -> backend -> ranked, highlighted hits."""

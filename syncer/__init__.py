@@ -1,0 +1,1 @@
+"""Sync side: binlog tailer, snapshot, indexer, dead letters, checkpoints, the embedded service."""

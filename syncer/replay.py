@@ -1,0 +1,86 @@
+"""Replay of dead-lettered row changes after their cause is fixed.
+
+Input: the dead-letter store. Output: the changes applied through the normal versioned indexer path;
+the ones that now succeed are marked replayed, the ones that fail again stay (with no duplicate row).
+When the sync service is running it owns the index writers, so the CLI leaves a request file that the
+service serves between two batches, and waits for its answer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from syncer.deadletters import DeadLetterStore
+from syncer.indexer import Indexer
+from syncer.lookups import LookupDirectory
+from syncer.settings import SyncSettings
+from syncer.source_mapping import load_source_mapping
+
+REQUEST = "replay.request"
+RESULT = "replay.result"
+
+
+def replay_with(indexer: Indexer, store: DeadLetterStore) -> dict[str, Any]:
+    replayed: list[int] = []
+    failed: list[dict[str, Any]] = []
+    scratch = DeadLetterStore(Path(":memory:"))
+    real_sink = indexer.deadletters
+    indexer.deadletters = scratch
+    try:
+        for letter in store.list():
+            report = indexer.apply([letter.change], None)
+            if report.dead_lettered:
+                failed.append({"id": letter.id, "reason": scratch.list()[-1].reason})
+            else:
+                replayed.append(letter.id)
+    finally:
+        indexer.deadletters = real_sink
+        scratch.close()
+    store.mark_replayed(replayed)
+    return {"replayed": len(replayed), "failed": len(failed), "failures": failed}
+
+
+def serve_pending_request(indexer: Indexer, store: DeadLetterStore, state_dir: Path) -> bool:
+    """Called by the running service between batches."""
+    request = state_dir / REQUEST
+    if not request.exists():
+        return False
+    result = replay_with(indexer, store)
+    tmp = state_dir / (RESULT + ".tmp")
+    tmp.write_text(json.dumps(result), encoding="utf-8")
+    os.replace(tmp, state_dir / RESULT)
+    request.unlink(missing_ok=True)
+    return True
+
+
+def replay_deadletters(settings: SyncSettings, *, wait_s: float = 120.0) -> dict[str, Any]:
+    from syncer.service import open_backend
+
+    store = DeadLetterStore(settings.state_dir / "deadletters.sqlite")
+    mapping = load_source_mapping(settings.source_mapping_path)
+    backend = open_backend(settings, writable=True)
+    lookups = LookupDirectory(mapping, settings.source)
+    indexer = Indexer(backend, mapping, lookups, store, max_document_bytes=settings.max_document_bytes)
+    try:
+        return replay_with(indexer, store)
+    except ValueError as exc:
+        if "lock" not in str(exc).lower():
+            raise
+    finally:
+        backend.close()
+    # the running service holds the writers: ask it
+    (settings.state_dir / RESULT).unlink(missing_ok=True)
+    (settings.state_dir / REQUEST).write_text(str(time.time()), encoding="utf-8")
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        result_path = settings.state_dir / RESULT
+        if result_path.exists():
+            result: dict[str, Any] = json.loads(result_path.read_text(encoding="utf-8"))
+            result_path.unlink()
+            return result
+        time.sleep(0.1)
+    raise TimeoutError(f"the sync service did not answer the replay request within {wait_s:.0f} s")

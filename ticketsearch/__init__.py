@@ -1,0 +1,1 @@
+"""Command-line entry point and process wiring (sync + API) of the embedded default."""

@@ -1,0 +1,206 @@
+"""`ticketsearch` command line: load, sync, serve, run, keys, deadletters, status.
+
+Each command builds its one settings object from the environment and passes it on explicitly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import multiprocessing as mp
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from searchcore.dbconfig import MySQLSettings
+from syncer.settings import SyncSettings
+
+log = logging.getLogger("ticketsearch")
+
+
+def _sync_settings(args: argparse.Namespace) -> SyncSettings:
+    return SyncSettings.from_env(os.environ, state_dir=Path(args.state_dir) if args.state_dir else None,
+                                 max_document_bytes=getattr(args, "max_document_bytes", None))
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from syncer.load import load_corpora, load_demo
+
+    source = MySQLSettings.from_env(os.environ)
+    if args.demo:
+        report = load_demo(source)
+    else:
+        report = load_corpora(source, Path(args.data_dir), limit_per_file=args.limit, copies=args.copies,
+                              replace=args.replace)
+    print(json.dumps(report.__dict__, default=str))
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from syncer.service import SyncService
+
+    service = SyncService(_sync_settings(args))
+    try:
+        report = service.ensure_snapshot(progress=_progress_printer())
+        if report is not None:
+            print(f"snapshot: {report.tickets} tickets of {report.tenants} tenants in {report.seconds:.1f} s "
+                  f"({report.tickets / max(report.seconds, 1e-9):.0f}/s) at {report.position}", flush=True)
+        if not args.snapshot_only:
+            service.stream()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        service.close()
+    return 0
+
+
+def _progress_printer() -> Any:
+    last = [0.0]
+
+    def progress(tenant: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] > 2:
+            last[0] = now
+            print(f"snapshot: {total} tickets (tenant {tenant})", flush=True)
+
+    return progress
+
+
+def _serve(host: str, port: int, state_dir: str | None) -> None:
+    import uvicorn
+
+    from queryapi.app import create_app
+    from queryapi.settings import ApiSettings
+
+    env = dict(os.environ)
+    if state_dir:
+        env["TICKETSEARCH_STATE_DIR"] = state_dir
+    uvicorn.run(create_app(ApiSettings.from_env(env)), host=host, port=port, log_level="warning")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    _serve(args.host, args.port, args.state_dir)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Snapshot if needed, then the API in a child process and streaming sync in this one."""
+    from syncer.service import SyncService
+
+    service = SyncService(_sync_settings(args))
+    api: mp.process.BaseProcess | None = None
+    try:
+        report = service.ensure_snapshot(progress=_progress_printer())
+        if report is not None:
+            print(f"snapshot: {report.tickets} tickets in {report.seconds:.1f} s at {report.position}", flush=True)
+        api = mp.get_context("spawn").Process(target=_serve, args=(args.host, args.port, args.state_dir), daemon=True)
+        api.start()
+        print(f"API listening on http://{args.host}:{args.port} (sync streaming; Ctrl-C stops)", flush=True)
+        service.stream()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if api is not None:
+            api.terminate()
+        service.close()
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from queryapi.auth import create_key
+
+    key = create_key(MySQLSettings.from_env(os.environ), args.tenant, args.role, args.label)
+    print(key)
+    return 0
+
+
+def cmd_deadletters(args: argparse.Namespace) -> int:
+    from syncer.deadletters import DeadLetterStore
+
+    settings = _sync_settings(args)
+    if args.action == "list":
+        store = DeadLetterStore(settings.state_dir / "deadletters.sqlite")
+        for dl in store.list(include_replayed=args.all):
+            print(json.dumps({"id": dl.id, "tenant": dl.tenant_id, "ticket": dl.ticket_id, "table": dl.table,
+                              "position": f"{dl.file}:{dl.offset}", "reason": dl.reason,
+                              "replayed": dl.replayed_at is not None}, ensure_ascii=False))
+        return 0
+    from syncer.replay import replay_deadletters
+
+    result = replay_deadletters(settings)
+    print(json.dumps(result))
+    return 0 if result["failed"] == 0 else 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from syncer.service import open_backend
+
+    settings = _sync_settings(args)
+    backend = open_backend(settings, writable=False)
+    ckpt_path = settings.state_dir / "checkpoint.json"
+    out: dict[str, Any] = {"checkpoint": json.loads(ckpt_path.read_text()) if ckpt_path.exists() else None,
+                           "tenants": []}
+    for tenant in backend.tenants():
+        st = backend.state(tenant)
+        out["tenants"].append({"tenant_id": tenant, "documents": st.documents,
+                               "applied": None if st.applied is None else st.applied.to_json()})
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ticketsearch", description=__doc__)
+    p.add_argument("--state-dir", default=None, help="index and checkpoint folder (env TICKETSEARCH_STATE_DIR)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    load = sub.add_parser("load", help="import tickets into the source database")
+    load.add_argument("--demo", action="store_true", help="the small built-in demo sample")
+    load.add_argument("--data-dir", default="../shared/data/tickets")
+    load.add_argument("--limit", type=int, default=None, help="rows per corpus file")
+    load.add_argument("--copies", type=int, default=1)
+    load.add_argument("--replace", action="store_true")
+    load.set_defaults(func=cmd_load)
+
+    sync = sub.add_parser("sync", help="snapshot if needed, then stream the binlog into the indexes")
+    sync.add_argument("--snapshot-only", action="store_true")
+    sync.add_argument("--max-document-bytes", type=int, default=None)
+    sync.set_defaults(func=cmd_sync)
+
+    for name, func in (("serve", cmd_serve), ("run", cmd_run)):
+        sp = sub.add_parser(name, help="the query API" if name == "serve" else "sync + API in one service")
+        sp.add_argument("--host", default="127.0.0.1")
+        sp.add_argument("--port", type=int, default=8080)
+        sp.add_argument("--max-document-bytes", type=int, default=None)
+        sp.set_defaults(func=func)
+
+    keys = sub.add_parser("keys", help="create an API key")
+    keys.add_argument("action", choices=["create"])
+    keys.add_argument("--tenant", type=int, required=True)
+    keys.add_argument("--role", choices=["agent", "admin"], default="agent")
+    keys.add_argument("--label", default=None)
+    keys.set_defaults(func=cmd_keys)
+
+    dl = sub.add_parser("deadletters", help="list or replay rejected row changes")
+    dl.add_argument("action", choices=["list", "replay"])
+    dl.add_argument("--all", action="store_true", help="include replayed ones")
+    dl.add_argument("--max-document-bytes", type=int, default=None)
+    dl.set_defaults(func=cmd_deadletters)
+
+    st = sub.add_parser("status", help="checkpoint and per-tenant index state")
+    st.set_defaults(func=cmd_status)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
