@@ -56,7 +56,7 @@ class EmbeddedBackend:
     """Tantivy indexes under `root`. `writable=True` in the sync process only (one writer per index)."""
 
     def __init__(self, root: Path, mapping: IndexMapping, analyzer: Analyzer, *, writable: bool,
-                 writer_heap_bytes: int = 40_000_000, reload_interval_s: float = 0.05) -> None:
+                 writer_heap_bytes: int = 40_000_000, reload_interval_s: float = 0.0) -> None:
         self.root = root
         self.mapping = mapping
         self.analyzer = analyzer
@@ -231,6 +231,14 @@ class EmbeddedBackend:
         if not hits:
             return None
         return StoredTicket.from_json(bytes(searcher.doc(hits[0][1]).to_dict()["stored"][0]))
+
+    def all_documents(self, tenant_id: int) -> list[StoredTicket]:
+        """Every visible document of the tenant (verification and reconciliation; not for queries)."""
+        ti = self._reader(tenant_id)
+        searcher = ti.index.searcher()
+        limit = max(1, searcher.num_docs)
+        hits = searcher.search(self._visible_filter(), limit, count=False).hits
+        return [StoredTicket.from_json(bytes(searcher.doc(addr).to_dict()["stored"][0])) for _, addr in hits]
 
     def searcher_for(self, tenant_id: int) -> tantivy.Searcher:
         return self._reader(tenant_id).index.searcher()
