@@ -32,6 +32,8 @@ class SyncSettings:
             source_mapping_path=Path(mapping_path) if mapping_path else None,
             max_document_bytes=int(env.get("TICKETSEARCH_MAX_DOCUMENT_BYTES", str(cls.max_document_bytes))),
             replica_server_id=int(env.get("TICKETSEARCH_REPLICA_SERVER_ID", str(cls.replica_server_id))),
+            snapshot_chunk_rows=int(env.get("TICKETSEARCH_SNAPSHOT_CHUNK_ROWS", str(cls.snapshot_chunk_rows))),
+            batch_max_changes=int(env.get("TICKETSEARCH_BATCH_MAX_CHANGES", str(cls.batch_max_changes))),
         )
         return _replace(base, overrides)
 
