@@ -1,7 +1,7 @@
 """The typed, frozen event model shared by the pipeline stages (tailer, snapshot, indexer).
 
 A RowChange is one row of one table changed at one binlog position, with values already normalized
-(syncer.values) so the binlog path and the snapshot path produce identical rows. A Transaction groups
+(searchcore.values) so the binlog path and the snapshot path produce identical rows. A Transaction groups
 the changes of one committed source transaction and carries the position just after its commit: the
 only place a checkpoint may be taken.
 """

@@ -22,7 +22,7 @@ from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, Write
 from searchcore.dbconfig import MySQLSettings
 from searchcore.positions import BinlogPosition, make_version
 from syncer.events import Op, RowChange, Transaction
-from syncer.values import normalize_row
+from searchcore.values import normalize_row
 
 log = logging.getLogger(__name__)
 
