@@ -80,6 +80,7 @@ class Analyzer:
         self._prepass: Prepass = build_prepass(w for w in words if needs_prepass(w))
         self._keep: dict[str, bool] = {}
         self._sub_cache: dict[str, list[tuple[str, int, int]]] = {}
+        self._sub_terms_cache: dict[tuple[str, bool], list[str]] = {}
         payload = json.dumps(
             {
                 "pipeline": PIPELINE_VERSION,
@@ -223,3 +224,38 @@ class Analyzer:
                     append(tok)
             pos += 1
         return out
+
+    def index_terms(self, text: str) -> tuple[list[str], list[str]]:
+        """The terms of `analyze_index` without offsets or Token objects: (plain-cut terms in order,
+        sub-word terms). The indexing fast path; same filtering, so the terms equal those of analyze_index."""
+        n = normalize_mapped(text).text
+        if self._prepass.pattern is None:
+            words: list[str] = self._jieba.cut(n, self._hmm)
+            pre: dict[int, str] = {}
+        else:
+            raw, pre = self._raw(n, "default")
+            words = [w for w, _, _ in raw]
+        keep, keep_word = self._keep, self._keep_word
+        plain = [w for w in words if (keep[w] if w in keep else keep_word(w))]
+        subs: list[str] = []
+        if pre:
+            pre_words = set(pre.values())
+            for w in plain:
+                if len(w) > 2:
+                    subs.extend(self._sub_terms(w, w in pre_words))
+        else:
+            for w in plain:
+                if len(w) > 2:
+                    subs.extend(self._sub_terms(w, False))
+        return plain, subs
+
+    def _sub_terms(self, piece: str, prepass: bool) -> list[str]:
+        key = (piece, prepass)
+        found = self._sub_terms_cache.get(key)
+        if found is None:
+            keep, keep_word = self._keep, self._keep_word
+            found = [sw for sw, _a, _b in self._subwords(piece, prepass) if (keep[sw] if sw in keep else keep_word(sw))]
+            if len(self._sub_terms_cache) >= _KEEP_CACHE_LIMIT:
+                self._sub_terms_cache.clear()
+            self._sub_terms_cache[key] = found
+        return found

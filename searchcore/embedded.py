@@ -27,7 +27,7 @@ import tantivy
 
 from analyzers import Analyzer
 from mappings import IndexMapping
-from searchcore.backend import TenantState, UnknownTenant, WriteOutcome
+from searchcore.backend import SearchRequest, SearchResult, TenantState, UnknownTenant, WriteOutcome
 from searchcore.documents import StoredTicket
 from searchcore.positions import BinlogPosition
 from searchcore.tantivy_schema import (
@@ -129,7 +129,7 @@ class EmbeddedBackend:
         if not self.writable:
             ti.meta = self._read_meta(ti)
         searcher = ti.index.searcher()
-        visible = searcher.search(self._visible_filter(), 1, count=True).count
+        visible = searcher.search(self._visible_filter(), 1, count=True).count  # type: ignore[attr-defined]
         applied = ti.meta.get("applied")
         return TenantState(
             tenant_id=tenant_id,
@@ -202,13 +202,10 @@ class EmbeddedBackend:
         out.add_integer("comment_count", len(values.texts.get("comments", [])))
         for name, texts in values.texts.items():
             for text in texts:
-                plain: list[str] = []
-                sub: list[str] = []
-                for tok in self.analyzer.analyze_index(text):
-                    (sub if tok.source == "segmenter-subword" else plain).append(term_text(tok.text))
-                out.add_text(name, " ".join(plain))
+                plain, sub = self.analyzer.index_terms(text)
+                out.add_text(name, " ".join(map(term_text, plain)))
                 if sub:
-                    out.add_text(name + SUB, " ".join(sub))
+                    out.add_text(name + SUB, " ".join(map(term_text, sub)))
         for name, kws in values.keywords.items():
             for kw in kws:
                 out.add_text(name, kw)
@@ -231,6 +228,11 @@ class EmbeddedBackend:
         if not hits:
             return None
         return StoredTicket.from_json(bytes(searcher.doc(hits[0][1]).to_dict()["stored"][0]))
+
+    def search(self, tenant_id: int, request: SearchRequest) -> SearchResult:
+        from searchcore.embedded_search import search
+
+        return search(self, tenant_id, request)
 
     def all_documents(self, tenant_id: int) -> list[StoredTicket]:
         """Every visible document of the tenant (verification and reconciliation; not for queries)."""
