@@ -1,5 +1,5 @@
 """Versioned index definitions as data (mappings/definitions/*.json) and their strict loader."""
 
-from mappings.loader import FieldDef, IndexMapping, MappingError, load_mapping
+from mappings.loader import ElasticOptions, FieldDef, IndexMapping, MappingError, load_mapping, mapping_versions
 
-__all__ = ["FieldDef", "IndexMapping", "MappingError", "load_mapping"]
+__all__ = ["ElasticOptions", "FieldDef", "IndexMapping", "MappingError", "load_mapping", "mapping_versions"]

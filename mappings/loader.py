@@ -3,10 +3,14 @@
 Input: mappings/definitions/<name>_v<version>.json. Output: a frozen IndexMapping.
 Guarantee: unknown keys, unknown field types and missing required fields are refused with the file
 and the problem. A change to a mapping is a new file with a new version, never an edit in place.
+Both backends read the same definition; the optional `elasticsearch` section holds the settings only
+Elasticsearch uses (shards, replicas, refresh interval, `index.gc_deletes`, the CJK-bigram sub-field),
+and the embedded backend ignores it.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -43,6 +47,18 @@ class Ranking(BaseModel):
     highlight_fragment_chars: int = 160
 
 
+class ElasticOptions(BaseModel):
+    """Elasticsearch-only index settings of a mapping version (defaults: one shard, ES's own defaults)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    number_of_shards: int = 1
+    number_of_replicas: int = 1
+    refresh_interval: str = "1s"
+    gc_deletes: str = "60s"         # tombstones are documents, so this only guards the rare purge deletes
+    max_result_window: int = 10_000
+    cjk_bigram: bool = False        # add a `<text field>.cjk` sub-field (CJK bigrams) for recall
+
+
 class IndexMapping(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str
@@ -50,6 +66,7 @@ class IndexMapping(BaseModel):
     description: str = ""
     fields: dict[str, FieldDef]
     ranking: Ranking = Ranking()
+    elasticsearch: ElasticOptions = ElasticOptions()
 
     def text_fields(self) -> list[tuple[str, float]]:
         return [(n, f.boost) for n, f in self.fields.items() if f.type == "text"]
@@ -64,6 +81,19 @@ class IndexMapping(BaseModel):
 
 
 REQUIRED_FIELDS = ("subject", "body", "comments", "status", "priority", "created_at", "updated_at")
+
+
+_DEFINITION = re.compile(r"^(?P<name>[a-z][a-z0-9_]*)_v(?P<version>[1-9][0-9]*)\.json$")
+
+
+def mapping_versions(name: str = "tickets") -> list[int]:
+    """The versions of `name` that have a definition file, ascending."""
+    found: list[int] = []
+    for path in (Path(__file__).parent / "definitions").iterdir():
+        match = _DEFINITION.match(path.name)
+        if match is not None and match.group("name") == name:
+            found.append(int(match.group("version")))
+    return sorted(found)
 
 
 def load_mapping(name: str = "tickets", version: int = 1) -> IndexMapping:
