@@ -13,6 +13,9 @@ from typing import Any, Protocol
 
 from searchcore.documents import StoredTicket
 from searchcore.positions import BinlogPosition
+from searchcore.query import Cursor, FacetCount, SearchRequest
+
+__all__ = ["Cursor", "FacetCount", "SearchRequest"]  # the request model lives in searchcore/query.py
 
 
 class BackendError(RuntimeError):
@@ -41,13 +44,6 @@ class TenantState:
 
 
 @dataclass(frozen=True)
-class SearchRequest:
-    text: str
-    limit: int = 10
-    offset: int = 0
-
-
-@dataclass(frozen=True)
 class Highlight:
     field: str                 # subject | body | comments
     fragment: str              # HTML-escaped original text with <em> around matches
@@ -62,6 +58,7 @@ class SearchHit:
     tags: list[str]
     comment_count: int
     highlights: list[Highlight] = field(default_factory=list)
+    sort_value: float | int | None = None  # the value the hit was sorted by (score for relevance)
 
 
 @dataclass(frozen=True)
@@ -69,6 +66,8 @@ class SearchResult:
     total: int
     hits: list[SearchHit]
     query_tokens: list[str]
+    facets: dict[str, list[FacetCount]] = field(default_factory=dict)
+    next_cursor: Cursor | None = None     # set when more hits may follow (decoded; the API signs it)
 
 
 class SearchBackend(Protocol):
