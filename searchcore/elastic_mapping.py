@@ -203,12 +203,15 @@ def document_source(doc: StoredTicket, mapping: IndexMapping, analyzer: Analyzer
             plain, sub = analyzer.index_terms(text)
             plain_values.append(" ".join(term_text(t) for t in plain))
             sub_values.append(" ".join(term_text(t) for t in sub))
+        subs = [s for s in sub_values if s]
         if name == "comments":
             source[name] = plain_values
-            source[name + SUB] = sub_values
+            if subs:
+                source[name + SUB] = subs
         elif plain_values:
             source[name] = plain_values[0]
-            source[name + SUB] = sub_values[0]
+            if subs:
+                source[name + SUB] = subs[0]
     for name, kws in values.keywords.items():
         source[name] = kws if name == "tags" else kws[0]
     source.update(values.integers)

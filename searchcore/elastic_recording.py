@@ -82,10 +82,12 @@ class Recorder:
         return Elasticsearch("http://recorded.invalid:9200", node_class=_Node, max_retries=0)
 
 
-def _decode(body: bytes | None) -> Any:
+def _decode(body: bytes | None, content_type: str) -> Any:
     if not body:
         return None
     text = body.decode("utf-8")
+    if "ndjson" in content_type:
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
     try:
         return json.loads(text)
     except json.JSONDecodeError:
@@ -101,7 +103,8 @@ class RecordingNode(BaseNode):
     def perform_request(self, method: str, target: str, body: bytes | None = None,
                         headers: HttpHeaders | None = None, request_timeout: Any = None) -> NodeApiResponse:
         parts = urlsplit(target)
-        request = RecordedRequest(method, parts.path, dict(parse_qsl(parts.query)), _decode(body))
+        content_type = "" if headers is None else str(headers.get("content-type", ""))
+        request = RecordedRequest(method, parts.path, dict(parse_qsl(parts.query)), _decode(body, content_type))
         self.recorder.requests.append(request)
         status, payload = self.recorder.responder(request)
         raw = b"" if payload is None else json.dumps(payload).encode("utf-8")
