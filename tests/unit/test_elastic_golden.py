@@ -17,7 +17,7 @@ from mappings import load_mapping, mapping_versions
 from searchcore.documents import Part, StoredTicket
 from searchcore.elastic_backend import ElasticBackend, ElasticConfig
 from searchcore.elastic_mapping import IndexName
-from searchcore.elastic_recording import Recorder, RecordedRequest, default_responder
+from searchcore.elastic_recording import RecordedRequest, Recorder, default_responder
 from searchcore.elastic_search import FieldFilter, SearchPlan, SortKey
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "elasticsearch"
@@ -129,8 +129,8 @@ def test_alias_swap_is_one_atomic_request() -> None:
 
 
 def test_alias_move_from_shared_to_dedicated_never_drops_the_shared_index() -> None:
-    current = {"ts-tickets-v1-shared-g1": {"aliases": {"ts-tickets-t9": {"filter": {"term": {"tenant_id": 9}},
-                                                                          "index_routing": "9", "search_routing": "9"}}}}
+    alias = {"filter": {"term": {"tenant_id": 9}}, "index_routing": "9", "search_routing": "9"}
+    current = {"ts-tickets-v1-shared-g1": {"aliases": {"ts-tickets-t9": alias}}}
     b, rec = backend(routes={("GET", "/_alias/ts-tickets-t9"): (200, current)})
     b.swap_alias(9, IndexName.parse("ts-tickets-v1-t9-g2"), drop_old=True)
     assert as_request(rec.requests[-1]) == strip_meta(expected_request("alias_move_shared_to_dedicated.json"))
