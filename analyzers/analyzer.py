@@ -72,6 +72,7 @@ class Analyzer:
         self._config = config
         self._hmm = config.hmm
         words = sorted({w for w in map(_canon, config.user_words) if w})
+        self._user_words = frozenset(words)
         self._stop = frozenset(w for w in map(_canon, config.stop_words) if w)
         self._jieba = rjieba.Jieba()
         for w in words:
@@ -102,6 +103,16 @@ class Analyzer:
     def identity(self) -> str:
         """`<version>-<sha256 prefix>` of pipeline, library versions, HMM flag, dictionary and stop words."""
         return self._identity
+
+    def origin(self, token: Token) -> str:
+        """Which data produced a token: "user-dictionary" (tenant entry, pre-pass or segmenter),
+        "builtin-dictionary" (jieba's own dictionary) or "segmenter" (no dictionary entry: single characters,
+        ASCII runs, HMM)."""
+        if token.text in self._user_words:
+            return "user-dictionary"
+        if self._jieba.has_word(token.text):
+            return "builtin-dictionary"
+        return "segmenter"
 
     def normalize(self, text: str) -> str:
         """NFKC + t2s + middle-dot fold + ASCII lowercase; the length may differ from `text` only where NFKC

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+import os
+import secrets
+from typing import Annotated, Any, Literal
 
 import pymysql
 from fastapi import Depends, FastAPI, Query, Request
@@ -17,13 +19,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from analyzers import Analyzer, AnalyzerConfig
+from analyzers.synonyms import SynonymStore, expand
 from mappings import load_mapping
 from queryapi.auth import AuthError, KeyAuthenticator, Principal
+from queryapi.cursors import CursorError, decode_cursor, encode_cursor
+from queryapi.people import PeopleResolver
+from queryapi.querylang import QuerySyntaxError, parse_query
 from queryapi.settings import ApiSettings
-from searchcore.backend import SearchRequest, SearchResult, UnknownTenant
+from searchcore.backend import Highlight, SearchHit, SearchResult, UnknownTenant
 from searchcore.embedded import EmbeddedBackend
-from searchcore.embedded_search import search
+from searchcore.embedded_search import CursorTooDeep, search
+from searchcore.explain import explain
 from searchcore.positions import BinlogPosition
+from searchcore.query import FACET_FIELDS, MatchAll, Node, SearchRequest, Sort
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +49,26 @@ def _error(status: int, code: str, message: str, **details: Any) -> JSONResponse
     return JSONResponse(status_code=status, content={"error": {"code": code, "message": message, **details}})
 
 
+def _principal(request: Request) -> Principal:
+    auth: KeyAuthenticator = request.app.state.auth
+    return auth.authenticate(request.headers.get("authorization"))
+
+
+Who = Annotated[Principal, Depends(_principal)]
+
+
 def create_app(settings: ApiSettings) -> FastAPI:
     app = FastAPI(title="ticket search", version="0.1.0")
     backend = EmbeddedBackend(settings.index_dir, load_mapping("tickets", settings.mapping_version),
                               Analyzer(AnalyzerConfig()), writable=False)
     auth = KeyAuthenticator(settings.source, settings.key_cache_seconds)
+    synonyms = SynonymStore(settings.state_dir / "synonyms")
+    people = PeopleResolver(settings.source)
+    # Cursors are signed; replicas behind a load balancer must share TICKETSEARCH_CURSOR_SECRET.
+    cursor_secret = os.environ.get("TICKETSEARCH_CURSOR_SECRET", "").encode() or secrets.token_bytes(32)
     app.state.backend = backend
+    app.state.auth = auth
+    app.state.synonyms = synonyms
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -68,52 +90,117 @@ def create_app(settings: ApiSettings) -> FastAPI:
         log.exception("unhandled error")
         return _error(500, "internal", "internal error")
 
-    def principal(request: Request) -> Principal:
-        return auth.authenticate(request.headers.get("authorization"))
-
-    @app.get("/v1/tickets/search")
-    def search_tickets(
-        q: str = Query("", description="the search query"),
-        limit: int = Query(10, ge=1, le=settings.max_limit),
-        offset: int = Query(0, ge=0),
-        who: Principal = Depends(principal),
-    ) -> dict[str, Any]:
-        text = q.strip()
-        if not text:
-            raise ApiError(400, "empty_query", "the query `q` is empty", where="q")
+    def parse(q: str, tenant_id: int, allow_empty: bool) -> Node:
         if len(q) > settings.max_query_chars:
             raise ApiError(400, "query_too_long",
                            f"the query is {len(q)} characters; at most {settings.max_query_chars} are allowed",
                            where="q")
+        if not q.strip() and not allow_empty:
+            raise ApiError(400, "empty_query", "the query `q` is empty", where="q")
+        try:
+            node = parse_query(q, backend.mapping)
+        except QuerySyntaxError as exc:
+            raise ApiError(400, "query_syntax", exc.message, where="q", position=exc.position,
+                           problem=exc.problem) from None
+        return people.resolve(tenant_id, node)
+
+    @app.get("/v1/tickets/search")
+    def search_tickets(
+        who: Who,
+        q: str = Query("", description="the search query (see docs/query-language.md)"),
+        limit: int = Query(10, ge=1, le=settings.max_limit),
+        offset: int = Query(0, ge=0),
+        sort: Literal["relevance", "created", "updated", "priority"] = Query("relevance"),
+        order: Literal["asc", "desc"] = Query("desc"),
+        cursor: str | None = Query(None, description="`next_cursor` of the previous page"),
+        facets: str = Query("", description="comma-separated: " + ",".join(FACET_FIELDS)),
+    ) -> dict[str, Any]:
+        node = parse(q, who.tenant_id, allow_empty=sort != "relevance" or bool(facets))
         if offset > settings.max_offset:
             raise ApiError(400, "offset_too_deep",
-                           f"offset {offset} is deeper than {settings.max_offset}; page with cursors instead",
-                           where="offset")
+                           f"offset {offset} is deeper than {settings.max_offset}; page with cursors instead "
+                           "(pass `cursor` = the previous page's `next_cursor`)", where="offset")
+        wanted = tuple(f.strip() for f in facets.split(",") if f.strip())
+        aliases = {"tag": "tags", "assignee": "assignee_id"}
+        wanted = tuple(aliases.get(f, f) for f in wanted)
+        unknown = [f for f in wanted if f not in FACET_FIELDS]
+        if unknown:
+            raise ApiError(400, "unknown_facet", f"unknown facet(s) {unknown}; known: {list(FACET_FIELDS)}",
+                           where="facets")
+        order_by = Sort(sort, order)
+        after = None
+        if cursor:
+            if offset:
+                raise ApiError(400, "cursor_with_offset", "use either `cursor` or `offset`, not both", where="cursor")
+            try:
+                after = decode_cursor(cursor_secret, who.tenant_id, q, order_by, cursor)
+            except CursorError as exc:
+                raise ApiError(400, exc.problem, exc.message, where="cursor") from None
+        request = SearchRequest(text=q, limit=limit, offset=offset, query=node, sort=order_by, after=after,
+                                facets=wanted)
         try:
-            result = search(backend, who.tenant_id, SearchRequest(text=text, limit=limit, offset=offset))
+            result = search(backend, who.tenant_id, request, synonyms.get(who.tenant_id))
         except UnknownTenant:
             result = SearchResult(total=0, hits=[], query_tokens=[])
-        return {
+        except CursorTooDeep as exc:
+            raise ApiError(400, "cursor_too_deep", str(exc), where="cursor") from None
+        next_cursor = None
+        if result.next_cursor is not None:
+            next_cursor = encode_cursor(cursor_secret, who.tenant_id, q, order_by, result.next_cursor)
+        out: dict[str, Any] = {
             "total": result.total,
             "query_tokens": result.query_tokens,
-            "hits": [
-                {
-                    "ticket_id": h.ticket_id,
-                    "score": h.score,
-                    **{k: v for k, v in h.fields.items()},
-                    "tags": h.tags,
-                    "comment_count": h.comment_count,
-                    "highlights": [
-                        {"field": hl.field, "fragment": hl.fragment, **({"comment": hl.comment_key} if hl.comment_key else {})}
-                        for hl in h.highlights
-                    ],
-                }
-                for h in result.hits
-            ],
+            "hits": [_hit_json(h) for h in result.hits],
+            "next_cursor": next_cursor,
         }
+        if wanted:
+            out["facets"] = {f: [{"value": c.value, "count": c.count} for c in counts]
+                             for f, counts in result.facets.items()}
+        return out
+
+    @app.get("/v1/analyze")
+    def analyze(
+        who: Who,
+        text: str = Query(..., max_length=10_000, description="text to analyze"),
+        mode: Literal["index", "query"] = Query("index"),
+    ) -> dict[str, Any]:
+        analyzer = backend.analyzer
+        tokens = analyzer.analyze_index(text) if mode == "index" else analyzer.analyze_query(text)
+        out: dict[str, Any] = {
+            "analyzer": analyzer.identity,
+            "mode": mode,
+            "normalized": analyzer.normalize(text),
+            "tokens": [{"term": t.text, "start": t.start, "end": t.end, "original": text[t.start:t.end],
+                        "position": t.position, "source": t.source, "origin": analyzer.origin(t)}
+                       for t in tokens],
+        }
+        if mode == "query":
+            syn = synonyms.get(who.tenant_id)
+            slots = expand(analyzer, [t.text for t in tokens], syn)
+            out["synonyms"] = {"version": syn.version,
+                               "slots": [{"terms": list(s.terms), "alternatives": [list(a) for a in s.alternatives]}
+                                         for s in slots]}
+        return out
+
+    @app.get("/v1/tickets/{ticket_id}/explain")
+    def explain_ticket(
+        who: Who,
+        ticket_id: int,
+        q: str = Query(..., description="the search query to explain"),
+    ) -> dict[str, Any]:
+        node = parse(q, who.tenant_id, allow_empty=True)
+        try:
+            found = explain(backend, who.tenant_id, ticket_id, node if q.strip() else MatchAll(),
+                            synonyms.get(who.tenant_id))
+        except UnknownTenant:
+            found = None
+        if found is None:
+            raise ApiError(404, "not_found", f"ticket {ticket_id} does not exist for this tenant",
+                           where="ticket_id")
+        return found
 
     @app.get("/v1/status")
-    def status(who: Principal = Depends(principal)) -> dict[str, Any]:
+    def status(who: Who) -> dict[str, Any]:
         synced = _synced_to(settings)
         tenants = []
         try:
@@ -131,6 +218,24 @@ def create_app(settings: ApiSettings) -> FastAPI:
                 "source": _source_position(settings)}
 
     return app
+
+
+def _hit_json(h: SearchHit) -> dict[str, Any]:
+    return {
+        "ticket_id": h.ticket_id,
+        "score": h.score,
+        **dict(h.fields.items()),
+        "tags": h.tags,
+        "comment_count": h.comment_count,
+        "highlights": [_highlight_json(hl) for hl in h.highlights],
+    }
+
+
+def _highlight_json(hl: Highlight) -> dict[str, Any]:
+    out: dict[str, Any] = {"field": hl.field, "fragment": hl.fragment}
+    if hl.comment_key is not None:
+        out["comment"] = hl.comment_key
+    return out
 
 
 def _synced_to(settings: ApiSettings) -> BinlogPosition | None:
