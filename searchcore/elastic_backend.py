@@ -256,9 +256,9 @@ class ElasticBackend:
         return out
 
     def get(self, tenant_id: int, ticket_id: int) -> StoredTicket | None:
+        """The stored document, a tombstone included (as the embedded backend: callers check `visible`)."""
         self._require(tenant_id)
-        doc = self.load(tenant_id, [ticket_id]).get(ticket_id)
-        return doc if doc is not None and doc.visible else None
+        return self.load(tenant_id, [ticket_id]).get(ticket_id)
 
     def _require(self, tenant_id: int) -> None:
         if tenant_id not in self._known_aliases and not self.client.indices.exists_alias(name=self.alias(tenant_id)):

@@ -24,6 +24,8 @@ from mappings import IndexMapping
 from searchcore.backend import Highlight, SearchHit, SearchRequest, SearchResult
 from searchcore.documents import StoredTicket
 from searchcore.elastic_mapping import CJK, SUB, stored_from_source
+from searchcore.elastic_query import Translator
+from searchcore.query import SORT_FIELDS, Cursor, FacetCount, Node
 from searchcore.tantivy_schema import term_text
 from searchcore.values import datetime_to_ms
 
@@ -66,6 +68,7 @@ class SearchPlan:
     offset: int = 0
     search_after: tuple[Any, ...] | None = None
     highlight: bool = True
+    tree: Node | None = None                  # the query model's tree (searchcore/query.py); replaces `text`
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,12 @@ class ElasticSearchResult:
 
 
 def plan_from_request(request: SearchRequest) -> SearchPlan:
-    return SearchPlan(text=request.text, size=request.limit, offset=request.offset)
+    """The query model's SearchRequest as a plan: tree, sort key (+ ticket_id tiebreaker), cursor, facets."""
+    sort_field = SORT_FIELDS.get(request.sort.key)
+    sort = (SortKey(sort_field or "_score", request.sort.order == "desc"),)
+    after = None if request.after is None else (request.after.value, request.after.ticket_id)
+    return SearchPlan(text=request.text, size=request.limit, offset=request.offset, sort=sort, search_after=after,
+                      facets=request.facets, highlight=request.highlight, tree=request.tree())
 
 
 def query_terms(analyzer: Analyzer, text: str) -> list[str]:
@@ -119,8 +127,14 @@ def _filter_clause(mapping: IndexMapping, f: FieldFilter) -> dict[str, Any]:
 def query_body(tenant_id: int, plan: SearchPlan, mapping: IndexMapping, analyzer: Analyzer) -> tuple[dict[str, Any],
                                                                                                       list[str]]:
     """The `query` of a search/count/explain request, and the analyzed query terms."""
-    terms = query_terms(analyzer, plan.text)
     filters: list[dict[str, Any]] = [{"term": {"tenant_id": tenant_id}}, {"term": {"visible": True}}]
+    if plan.tree is not None:
+        translator = Translator(mapping, analyzer)
+        clause = translator.translate(plan.tree)
+        for f in plan.filters:
+            filters.append(_filter_clause(mapping, f))
+        return {"bool": {"filter": filters, "must": [clause]}}, translator.terms
+    terms = query_terms(analyzer, plan.text)
     must_not: list[dict[str, Any]] = []
     for f in plan.filters:
         (must_not if f.op == "ne" else filters).append(_filter_clause(mapping, f))
@@ -202,14 +216,17 @@ def parse_search(response: dict[str, Any], plan: SearchPlan, terms: list[str], m
     total = int(total_obj.get("value", 0) if isinstance(total_obj, dict) else total_obj)
     hits: list[SearchHit] = []
     last_sort: list[Any] | None = None
+    last_id = 0
     for raw in hits_obj.get("hits", []):
         doc = stored_from_source(raw["_source"])
         if doc.tenant_id != tenant_id:   # defence in depth: the tenant filter makes this impossible
             raise RuntimeError(f"hit {raw.get('_id')} belongs to tenant {doc.tenant_id}, not {tenant_id}")
         matched = _matched_terms(raw.get("highlight", {})) or set(terms)
         score = raw.get("_score")
-        hits.append(_hit(doc, 0.0 if score is None else float(score), matched, mapping, analyzer))
         last_sort = raw.get("sort")
+        sort_value = last_sort[0] if last_sort else None
+        hits.append(_hit(doc, 0.0 if score is None else float(score), matched, mapping, analyzer, sort_value))
+        last_id = doc.ticket_id
     facets: dict[str, list[tuple[str, int]]] = {}
     for name, agg in response.get("aggregations", {}).items():
         if not name.startswith(FACET_PREFIX):
@@ -223,8 +240,11 @@ def parse_search(response: dict[str, Any], plan: SearchPlan, terms: list[str], m
             buckets.append((str(key), int(b["doc_count"])))
         facets[fname] = buckets
     full_page = len(hits) == plan.size and last_sort is not None
-    return ElasticSearchResult(SearchResult(total=total, hits=hits, query_tokens=terms), facets,
-                               tuple(last_sort) if full_page and last_sort is not None else None)
+    next_after = tuple(last_sort) if full_page and last_sort is not None else None
+    cursor = None if next_after is None else Cursor(value=next_after[0], ticket_id=last_id)
+    result = SearchResult(total=total, hits=hits, query_tokens=terms, next_cursor=cursor,
+                          facets={f: [FacetCount(v, c) for v, c in counts] for f, counts in facets.items()})
+    return ElasticSearchResult(result, facets, next_after)
 
 
 def _matched_terms(highlight: dict[str, list[str]]) -> set[str]:
@@ -235,7 +255,8 @@ def _matched_terms(highlight: dict[str, list[str]]) -> set[str]:
     return found
 
 
-def _hit(doc: StoredTicket, score: float, terms: set[str], mapping: IndexMapping, analyzer: Analyzer) -> SearchHit:
+def _hit(doc: StoredTicket, score: float, terms: set[str], mapping: IndexMapping, analyzer: Analyzer,
+         sort_value: Any = None) -> SearchHit:
     fields = doc.fields
     size = mapping.ranking.highlight_fragment_chars
     highlights: list[Highlight] = []
@@ -252,7 +273,7 @@ def _hit(doc: StoredTicket, score: float, terms: set[str], mapping: IndexMapping
             highlights.append(Highlight(field="comments", fragment=frag, comment_key=key))
     tags = sorted(str(r.get("value")) for _, r in doc.live_children("tags"))
     return SearchHit(ticket_id=doc.ticket_id, score=score, fields=fields, tags=tags,
-                     comment_count=len(comments), highlights=highlights)
+                     comment_count=len(comments), highlights=highlights, sort_value=sort_value)
 
 
 def _fragment(analyzer: Analyzer, text: str, terms: set[str], size: int) -> str | None:
