@@ -5,7 +5,9 @@ what value at which version) and merged StoredTickets.
 Guarantee: every row that feeds a ticket document is routed to that document by (tenant, ticket id),
 whatever its table; an update that moves a row to another ticket (or changes a ticket's id) removes it
 from the old document and adds it to the new one; merging is last-writer-wins per part by version, so
-applying the same changes again, or older ones later, changes nothing.
+applying the same changes again, or older ones later, changes nothing. A mapped optional column missing
+from a row (dropped by ALTER TABLE; names come from the event's own metadata) leaves its field out of
+that write; a missing required column (subject, body) is a poison change.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from searchcore.documents import Part, StoredTicket, merge_part
 from syncer.events import Op, Row, RowChange
-from syncer.source_mapping import ChildMapping, SourceMapping
+from syncer.source_mapping import REQUIRED_DOCUMENT_FIELDS, ChildMapping, SourceMapping
 
 TICKET_SLOT = "__ticket__"
 LookupResolver = Callable[[str, int, Any], Any]  # (lookup table, tenant id, key) -> value
@@ -58,7 +60,9 @@ def ticket_part_row(mapping: SourceMapping, row: Row) -> Row:
     out: Row = {}
     for field, column in mapping.document.fields:
         if column not in row:
-            raise PoisonChange(f"column {column!r} (for field {field!r}) missing from {table} row", table=table)
+            if field in REQUIRED_DOCUMENT_FIELDS:
+                raise PoisonChange(f"column {column!r} (for field {field!r}) missing from {table} row", table=table)
+            continue   # the column was dropped (names come from the event): the field is no longer indexed
         out[field] = row[column]
     return out
 
@@ -99,17 +103,21 @@ def _route_rows(change: RowChange, tenant_col: str, ticket_col: str, slot: str, 
     out: list[DocChange] = []
     table, v = change.table, change.version
     if change.before is not None and change.op in (Op.UPDATE, Op.DELETE):
-        old = (_int(change.before, tenant_col, table), _int(change.before, ticket_col, table), _key(key_of, change.before, table))
-        new = None
-        if change.after is not None:
-            new = (_int(change.after, tenant_col, table), _int(change.after, ticket_col, table), _key(key_of, change.after, table))
+        old = _identity(change.before, tenant_col, ticket_col, key_of, table)
+        new = None if change.after is None else _identity(change.after, tenant_col, ticket_col, key_of, table)
         if new != old:
             out.append(DocChange(old[0], old[1], slot, old[2], Part(v, None)))
     if change.after is not None and change.op in (Op.INSERT, Op.UPDATE, Op.SNAPSHOT):
         tenant = _int(change.after, tenant_col, table)
         ticket = _int(change.after, ticket_col, table)
-        out.append(DocChange(tenant, ticket, slot, _key(key_of, change.after, table), Part(v, row_of(change.after, tenant))))
+        part = Part(v, row_of(change.after, tenant))
+        out.append(DocChange(tenant, ticket, slot, _key(key_of, change.after, table), part))
     return out
+
+
+def _identity(row: Row, tenant_col: str, ticket_col: str, key_of: Callable[[Row], str],
+              table: str) -> tuple[int, int, str]:
+    return _int(row, tenant_col, table), _int(row, ticket_col, table), _key(key_of, row, table)
 
 
 def _key(key_of: Callable[[Row], str], row: Row, table: str) -> str:

@@ -3,7 +3,10 @@
 Input/output: <state_dir>/checkpoint.json, written atomically (temp file, fsync, rename).
 Guarantee: saved only after the index commits that cover it, and only at transaction boundaries, so a
 crash at any point resumes at or before the last durable change (replays are harmless: versions).
-The file also records an unfinished initial snapshot, so a restart resumes it instead of streaming.
+The file also records an unfinished initial snapshot, so a restart resumes it instead of streaming,
+and the version epoch with the source identity it belongs to: a new binlog history (RESET MASTER,
+failover, another server id or GTID domain) raises the epoch, so every version written afterwards
+outranks every older one, and forces a re-snapshot (position None) in the new epoch.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class Checkpoint:
     position: BinlogPosition | None     # None until the initial snapshot is complete
     epoch: int = 1
     snapshot: SnapshotProgress | None = None
+    source: str | None = None           # the source's identity (server_id/gtid_domain_id) of this epoch
 
     def to_json(self) -> dict[str, Any]:
         snap = None
@@ -41,7 +45,7 @@ class Checkpoint:
                 "after_id": self.snapshot.after_id,
             }
         return {"position": None if self.position is None else self.position.to_json(),
-                "epoch": self.epoch, "snapshot": snap}
+                "epoch": self.epoch, "snapshot": snap, "source": self.source}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Checkpoint:
@@ -55,6 +59,7 @@ class Checkpoint:
                 tenant=snap.get("tenant"),
                 after_id=int(snap.get("after_id", 0)),
             ),
+            source=data.get("source"),
         )
 
     def advanced(self, position: BinlogPosition) -> Checkpoint:

@@ -9,15 +9,16 @@ only place a checkpoint may be taken.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from searchcore.positions import BinlogPosition
+from syncer.schema_events import SchemaChange
 
 Row = dict[str, Any]  # column name -> normalized JSON-compatible value
 
 
-class Op(str, Enum):
+class Op(StrEnum):
     INSERT = "c"
     UPDATE = "u"
     DELETE = "d"
@@ -59,3 +60,4 @@ class Transaction:
     changes: tuple[RowChange, ...]
     end: BinlogPosition     # the position right after the commit event: resume point
     ts_ms: int = 0
+    schema_changes: tuple[SchemaChange, ...] = ()   # DDL of the source database (syncer.schema_events)

@@ -4,7 +4,11 @@ Input: SyncSettings. Output: per-tenant indexes kept in step with the source; ch
 Guarantee (invariant 1, no lost change): the checkpoint advances only after the index commits that
 cover every change before it, and only to a transaction boundary; the tailer decodes on its own core
 (a child process that dies with its parent) and hands whole transactions to the indexer.
-"""
+Re-snapshots: a snapshot over a non-empty index tombstones every part it did not refresh (rows gone
+from the source), at the snapshot's version. One is taken when a DDL statement replaces a mapped
+table's rows (TRUNCATE, DROP, a RENAME into or out of a mapped name: syncer.schema_events), and, in a
+new version epoch, when the source's binlog history changes (RESET MASTER, failover, server id or GTID
+domain change); `request_resnapshot` (`ticketsearch sync --resnapshot`) asks for one explicitly."""
 
 from __future__ import annotations
 
@@ -21,18 +25,21 @@ from typing import Any
 
 from analyzers import Analyzer, AnalyzerConfig
 from mappings import load_mapping
+from searchcore.documents import Part
 from searchcore.embedded import EmbeddedBackend
-from searchcore.positions import BinlogPosition
+from searchcore.positions import BinlogPosition, make_version
 from syncer.checkpoint import Checkpoint, CheckpointStore, SnapshotProgress
 from syncer.deadletters import DeadLetterStore
-from syncer.events import RowChange, Transaction
+from syncer.events import Op, RowChange, Transaction
 from syncer.indexer import ApplyReport, Indexer
 from syncer.lookups import LookupDirectory
+from syncer.preflight import CheckpointPurged, current_identity, preflight
 from syncer.replay import serve_pending_request
+from syncer.schema_events import SchemaChange
 from syncer.settings import SyncSettings
 from syncer.snapshot import ConsistentSnapshot
 from syncer.source_mapping import SourceMapping, load_source_mapping
-from syncer.tailer import TailerConfig, preflight, tail
+from syncer.tailer import SourceChanged, TailerConfig, tail_forever
 
 log = logging.getLogger(__name__)
 
@@ -76,33 +83,97 @@ class SyncService:
         started = time.monotonic()
         epoch = ckpt.epoch if ckpt is not None else 1
         snap = ckpt.snapshot if ckpt is not None else None
+        identity = (ckpt.source if ckpt is not None and ckpt.source else None) or current_identity(self.settings.source)
         total = 0
         with ConsistentSnapshot(self.settings.source, self.source_mapping, epoch) as cs:
             assert cs.position is not None
             if snap is None:
                 snap = SnapshotProgress(started_at=cs.position)
-                self.checkpoints.save(Checkpoint(position=None, epoch=epoch, snapshot=snap))
+                self.checkpoints.save(Checkpoint(position=None, epoch=epoch, snapshot=snap, source=identity))
             log.info("snapshot at %s (resuming: tenant %s after id %s)", cs.position, snap.tenant, snap.after_id)
-            tenants = [t for t in cs.tenants() if t not in snap.tenants_done]
+            floor = make_version(epoch, snap.started_at.file, snap.started_at.offset)
+            in_source = cs.tenants()
+            tenants = [t for t in in_source if t not in snap.tenants_done]
             for tenant in tenants:
                 cs.load_lookups(self.lookups, tenant)
                 after = snap.after_id if snap.tenant == tenant else 0
                 for chunk in cs.chunks(tenant, after, self.settings.snapshot_chunk_rows):
-                    self.indexer.apply(chunk.changes, None)
+                    self.indexer.apply((*chunk.changes, *self._stale_parts(tenant, chunk.changes)), None)
                     total += chunk.tickets
                     snap = SnapshotProgress(snap.started_at, snap.tenants_done, tenant, chunk.last_id)
-                    self.checkpoints.save(Checkpoint(position=None, epoch=epoch, snapshot=snap))
+                    self.checkpoints.save(Checkpoint(position=None, epoch=epoch, snapshot=snap, source=identity))
                     if progress is not None:
                         progress(tenant, total)
                     if self.stop_event.is_set():
                         raise InterruptedError("stopped during snapshot")
+                self._tombstone_unrefreshed(tenant, floor)
                 snap = SnapshotProgress(snap.started_at, (*snap.tenants_done, tenant), None, 0)
-                self.checkpoints.save(Checkpoint(position=None, epoch=epoch, snapshot=snap))
-        self.checkpoints.save(Checkpoint(position=snap.started_at, epoch=epoch, snapshot=None))
+                self.checkpoints.save(Checkpoint(position=None, epoch=epoch, snapshot=snap, source=identity))
+            for tenant in set(self.backend.tenants()) - set(in_source):
+                self._tombstone_unrefreshed(tenant, floor)
+        self.checkpoints.save(Checkpoint(position=snap.started_at, epoch=epoch, snapshot=None, source=identity))
         return SnapshotReport(len(snap.tenants_done), total, time.monotonic() - started, snap.started_at)
 
+    def _stale_parts(self, tenant: int, changes: tuple[RowChange, ...]) -> list[RowChange]:
+        """Deletions, at the chunk's version, of every live part older than it of the chunk's tickets.
+
+        Applied after the chunk's rows: at equal versions the first write of a part wins, so rows the
+        snapshot read stay and only parts whose rows are gone from the source become tombstones."""
+        doc = self.source_mapping.document
+        tickets = [c for c in changes if c.table == doc.table and c.after is not None]
+        if not tickets:
+            return []
+        v, file, offset = tickets[0].version, tickets[0].file, tickets[0].offset
+        stored = self.backend.load(tenant, [int(c.after[doc.id_column]) for c in tickets if c.after is not None])
+        out: list[RowChange] = []
+        for ticket_id, sdoc in stored.items():
+            if sdoc.ticket is not None and sdoc.ticket.row is not None and sdoc.ticket.version < v:
+                out.append(RowChange(doc.table, Op.DELETE, {doc.tenant_column: tenant, doc.id_column: ticket_id},
+                                     None, v, file, offset))
+            for child in self.source_mapping.children:
+                for key, part in sdoc.children.get(child.index_field, {}).items():
+                    if part.row is None or part.version >= v:
+                        continue
+                    before = {child.tenant_column: tenant, child.parent_column: ticket_id,
+                              **dict(zip(child.key_columns, key.split("/"), strict=False))}
+                    out.append(RowChange(child.table, Op.DELETE, before, None, v, file, offset))
+        return out
+
+    def _tombstone_unrefreshed(self, tenant: int, floor: int) -> None:
+        """Tombstone, at version `floor`, every live part of the documents of `tenant` the snapshot did not
+        write at all (their tickets are gone from the source)."""
+        docs = []
+        for doc in self.backend.all_documents(tenant):
+            if doc.version >= floor:
+                continue
+            new = doc
+            if new.ticket is not None and new.ticket.row is not None and new.ticket.version < floor:
+                new = new.with_ticket(Part(floor, None))
+            for name, parts in doc.children.items():
+                for key, part in parts.items():
+                    if part.row is not None and part.version < floor:
+                        new = new.with_child(name, key, Part(floor, None))
+            if new is not doc:
+                docs.append(new)
+        if docs:
+            self.backend.write(tenant, docs, None)
+            log.info("re-snapshot removed rows gone from the source from %d documents", len(docs),
+                     extra={"tenant": tenant, "position": floor})
+
+    def request_resnapshot(self, *, new_epoch: bool = False, reason: str = "requested") -> Checkpoint:
+        """Forget the streaming position: the next ensure_snapshot re-reads every tenant (tombstoning
+        rows gone from the source). `new_epoch` starts a new version epoch for a new binlog history."""
+        ckpt = self.checkpoints.load()
+        epoch = 1 if ckpt is None else ckpt.epoch + (1 if new_epoch else 0)
+        identity = current_identity(self.settings.source)
+        new = Checkpoint(position=None, epoch=epoch, snapshot=None, source=identity)
+        self.checkpoints.save(new)
+        log.warning("re-snapshot of every tenant (%s), epoch %d", reason, epoch,
+                    extra={"tenant": None, "position": None if ckpt is None else str(ckpt.position)})
+        return new
+
     # ---- streaming -------------------------------------------------------------------------------
-    def tailer_config(self, epoch: int) -> TailerConfig:
+    def tailer_config(self, epoch: int, identity: str | None = None) -> TailerConfig:
         doc = self.source_mapping.document
         return TailerConfig(
             source=self.settings.source,
@@ -110,6 +181,7 @@ class SyncService:
             json_columns={doc.table: doc.json_columns},
             epoch=epoch,
             replica_server_id=self.settings.replica_server_id,
+            source_identity=identity,
         )
 
     def stream(self, *, until: Callable[[], bool] | None = None,
@@ -117,21 +189,47 @@ class SyncService:
         ckpt = self.checkpoints.load()
         if ckpt is None or ckpt.position is None:
             raise RuntimeError("no streaming checkpoint: run the snapshot first")
+        while True:
+            resync = self._stream_once(ckpt, until, on_batch)
+            if resync is None:
+                return
+            new_epoch, reason = resync
+            self.request_resnapshot(new_epoch=new_epoch, reason=reason)
+            self.ensure_snapshot()
+            ckpt = self.checkpoints.load()
+            assert ckpt is not None and ckpt.position is not None
+
+    def _stream_once(self, ckpt: Checkpoint, until: Callable[[], bool] | None,
+                     on_batch: Callable[[ApplyReport, BinlogPosition], None] | None) -> tuple[bool, str] | None:
+        """Stream until stopped (None) or until a re-snapshot is needed: (new epoch?, reason)."""
+        assert ckpt.position is not None
         self.lookups.load_all()
-        source = _TransactionSource(self.tailer_config(ckpt.epoch), ckpt.position,
+        mapped = self.source_mapping.tables()
+        source = _TransactionSource(self.tailer_config(ckpt.epoch, ckpt.source), ckpt.position,
                                     in_process=not self.settings.tailer_process)
         try:
             while not self.stop_event.is_set() and not (until is not None and until()):
-                batch, end = source.next_batch(self.settings.batch_max_changes, self.settings.batch_max_wait_s)
-                if end is None:
-                    serve_pending_request(self.indexer, self.deadletters, self.settings.state_dir)
-                    continue
+                try:
+                    batch, end, ddl = source.next_batch(self.settings.batch_max_changes,
+                                                        self.settings.batch_max_wait_s)
+                except SourceChanged as exc:
+                    log.warning("%s: new version epoch %d", exc, ckpt.epoch + 1, extra={"position": str(exc.position)})
+                    return True, f"source changed: {exc.reason}"
                 serve_pending_request(self.indexer, self.deadletters, self.settings.state_dir)
+                if end is None:
+                    continue
                 report = self.indexer.apply(batch, end)
+                replaced = sorted({t for change in ddl for t in change.replaced_tables(mapped)})
+                if replaced:
+                    # the checkpoint stays before the DDL until the re-snapshot has replaced it
+                    log.warning("DDL replaced rows of mapped tables %s at %s: re-snapshot", replaced, end,
+                                extra={"position": str(end)})
+                    return False, f"DDL on {', '.join(replaced)} at {end}"
                 ckpt = ckpt.advanced(end)
                 self.checkpoints.save(ckpt)
                 if on_batch is not None:
                     on_batch(report, end)
+            return None
         finally:
             source.close()
 
@@ -140,18 +238,24 @@ class _TransactionSource:
     """Transactions from the tailer, decoded in a child process (or a thread), batched for the indexer."""
 
     def __init__(self, config: TailerConfig, start: BinlogPosition, *, in_process: bool) -> None:
+        self._stopped: _TailerStopped | None = None
+        self._stop = threading.Event()
         self._queue: Any
         if in_process:
             self._queue = queue.Queue(maxsize=10_000)
-            self._worker: Any = threading.Thread(target=_tailer_main, args=(config, start, self._queue, False),
-                                                 daemon=True)
+            self._worker: Any = threading.Thread(target=_tailer_main,
+                                                 args=(config, start, self._queue, False, self._stop), daemon=True)
         else:
             ctx = mp.get_context("spawn")
             self._queue = ctx.Queue(maxsize=10_000)
             self._worker = ctx.Process(target=_tailer_main, args=(config, start, self._queue, True), daemon=True)
         self._worker.start()
 
-    def next_batch(self, max_changes: int, max_wait_s: float) -> tuple[list[RowChange], BinlogPosition | None]:
+    def next_batch(self, max_changes: int, max_wait_s: float
+                   ) -> tuple[list[RowChange], BinlogPosition | None, list[SchemaChange]]:
+        """Whole transactions; a batch ends after a transaction that carries DDL."""
+        if self._stopped is not None:
+            self._stopped.throw()
         changes: list[RowChange] = []
         end: BinlogPosition | None = None
         deadline: float | None = None
@@ -160,21 +264,34 @@ class _TransactionSource:
             try:
                 item = self._queue.get(timeout=timeout)
             except queue.Empty:
-                return changes, end
+                return changes, end, []
+            if isinstance(item, _TailerStopped):
+                if changes:
+                    self._pushback(item)
+                    return changes, end, []
+                item.throw()
             if isinstance(item, BaseException):
                 raise RuntimeError(f"tailer failed: {item!r}") from item
             assert isinstance(item, Transaction)
             changes.extend(item.changes)
             end = item.end
+            if item.schema_changes:
+                return changes, end, list(item.schema_changes)
             if deadline is None:
                 deadline = time.monotonic() + max_wait_s
             if len(changes) >= max_changes or time.monotonic() >= deadline:
-                return changes, end
+                return changes, end, []
+
+    def _pushback(self, item: _TailerStopped) -> None:
+        self._stopped = item
 
     def close(self) -> None:
         if isinstance(self._worker, mp.process.BaseProcess):
             self._worker.kill()
             self._worker.join(timeout=5)
+        else:
+            self._stop.set()
+            self._worker.join(timeout=30)
 
 
 def _die_with_parent() -> None:
@@ -185,11 +302,38 @@ def _die_with_parent() -> None:
         pass
 
 
-def _tailer_main(config: TailerConfig, start: BinlogPosition, out: Any, child: bool) -> None:
+@dataclass(frozen=True)
+class _TailerStopped:
+    """Why the tailer stopped, in a form that crosses a process boundary."""
+
+    kind: str                 # "source_changed" | "purged"
+    reason: str
+    position: BinlogPosition
+    oldest: str | None = None
+
+    def throw(self) -> None:
+        if self.kind == "purged":
+            raise CheckpointPurged(self.position, self.oldest)
+        raise SourceChanged(self.reason, self.position)
+
+
+def _tailer_main(config: TailerConfig, start: BinlogPosition, out: Any, child: bool,
+                 stop: threading.Event | None = None) -> None:
     if child:
         _die_with_parent()
+    should_stop = None if stop is None else stop.is_set
     try:
-        for txn in tail(config, start):
-            out.put(txn)
+        for txn in tail_forever(config, start, should_stop=should_stop):
+            while True:
+                try:
+                    out.put(txn, timeout=0.5)
+                    break
+                except queue.Full:
+                    if stop is not None and stop.is_set():
+                        return
+    except SourceChanged as exc:
+        out.put(_TailerStopped("source_changed", exc.reason, exc.position))
+    except CheckpointPurged as exc:
+        out.put(_TailerStopped("purged", str(exc), exc.position, exc.oldest))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which stops
         out.put(RuntimeError(f"{type(exc).__name__}: {exc}"))

@@ -21,10 +21,11 @@ import pymysql.cursors
 
 from searchcore.dbconfig import MySQLSettings
 from searchcore.positions import BinlogPosition, make_version
+from searchcore.values import ColumnSpec, normalize_typed_row
+from syncer.column_specs import select_list, table_specs
 from syncer.events import Op, RowChange
 from syncer.lookups import LookupDirectory
 from syncer.source_mapping import SourceMapping
-from searchcore.values import normalize_row
 
 
 class SnapshotError(RuntimeError):
@@ -54,6 +55,7 @@ class ConsistentSnapshot:
         kwargs["autocommit"] = False
         self._conn = pymysql.connect(cursorclass=pymysql.cursors.DictCursor, **kwargs)
         with self._conn.cursor() as cur:
+            cur.execute("SET SESSION time_zone = '+00:00'")   # TIMESTAMP as UTC, whatever the server's zone
             cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
             cur.execute("SHOW STATUS LIKE 'binlog_snapshot_%'")
@@ -65,7 +67,12 @@ class ConsistentSnapshot:
                 "the source did not report binlog_snapshot_file/position (MariaDB with log_bin is required"
                 " for lock-free snapshots)"
             )
-        self.position = BinlogPosition(str(file), int(pos))
+        with self._conn.cursor() as cur:
+            cur.execute("SELECT BINLOG_GTID_POS(%s, %s) AS g", (str(file), int(pos)))
+            row = cur.fetchone()
+        gtid = str(row["g"]) if row and row["g"] else None
+        self.position = BinlogPosition(str(file), int(pos), gtid)
+        self._specs: dict[str, dict[str, ColumnSpec]] = {}
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -79,6 +86,24 @@ class ConsistentSnapshot:
     def version(self) -> int:
         assert self.position is not None
         return make_version(self.epoch, self.position.file, self.position.offset)
+
+    def specs(self, table: str) -> dict[str, ColumnSpec]:
+        """Column specs of `table` (information_schema, read once per snapshot)."""
+        if table not in self._specs:
+            json_cols = self.mapping.document.json_columns if table == self.mapping.document.table else frozenset()
+            with self._conn.cursor(pymysql.cursors.Cursor) as cur:
+                self._specs[table] = table_specs(cur, self.source.database, table, json_cols)
+        return self._specs[table]
+
+    def _rows(self, table: str, where: str, args: tuple[Any, ...], order: str) -> list[dict[str, Any]]:
+        specs = self.specs(table)
+        if not specs:       # a mapped child table that does not exist (dropped): it holds no rows
+            return []
+        with self._conn.cursor() as cur:
+            cur.execute(f"SELECT {select_list(specs)} FROM `{table}` WHERE {where} ORDER BY {order}", args)
+            rows = cur.fetchall()
+        json_cols = self.mapping.document.json_columns if table == self.mapping.document.table else frozenset()
+        return [normalize_typed_row(r, specs, json_cols) for r in rows]
 
     def tenants(self) -> list[int]:
         doc = self.mapping.document
@@ -107,33 +132,21 @@ class ConsistentSnapshot:
         file, offset = self.position.file, self.position.offset
         last = after_id
         while True:
-            with self._conn.cursor() as cur:
-                cur.execute(
-                    f"SELECT * FROM `{doc.table}` WHERE `{doc.tenant_column}` = %s AND `{doc.id_column}` > %s"
-                    f" ORDER BY `{doc.id_column}` LIMIT %s",
-                    (tenant_id, last, chunk_rows),
-                )
-                tickets = cur.fetchall()
+            tickets = self._rows(doc.table, f"`{doc.tenant_column}` = %s AND `{doc.id_column}` > %s",
+                                 (tenant_id, last, chunk_rows), f"`{doc.id_column}` LIMIT %s")
             if not tickets:
                 return
             first_id = int(tickets[0][doc.id_column])
             last_id = int(tickets[-1][doc.id_column])
             changes = [
-                RowChange(doc.table, Op.SNAPSHOT, None, normalize_row(r, doc.json_columns), version, file, offset)
-                for r in tickets
+                RowChange(doc.table, Op.SNAPSHOT, None, r, version, file, offset) for r in tickets
             ]
             for child in self.mapping.children:
                 order = ", ".join(f"`{c}`" for c in child.key_columns)
-                with self._conn.cursor() as cur:
-                    cur.execute(
-                        f"SELECT * FROM `{child.table}` WHERE `{child.tenant_column}` = %s"
-                        f" AND `{child.parent_column}` BETWEEN %s AND %s ORDER BY `{child.parent_column}`, {order}",
-                        (tenant_id, first_id, last_id),
-                    )
-                    changes.extend(
-                        RowChange(child.table, Op.SNAPSHOT, None, normalize_row(r, frozenset()), version, file, offset)
-                        for r in cur.fetchall()
-                    )
+                where = f"`{child.tenant_column}` = %s AND `{child.parent_column}` BETWEEN %s AND %s"
+                rows = self._rows(child.table, where, (tenant_id, first_id, last_id),
+                                  f"`{child.parent_column}`, {order}")
+                changes.extend(RowChange(child.table, Op.SNAPSHOT, None, r, version, file, offset) for r in rows)
             yield SnapshotChunk(tenant_id, last_id, len(tickets), tuple(changes))
             last = last_id
             if len(tickets) < chunk_rows:
