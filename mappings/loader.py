@@ -46,6 +46,7 @@ class Ranking(BaseModel):
     min_should_match_ratio: float = 0.75
     highlight_fragment_chars: int = 160
     subword_weight: float = 0.5           # a sub-word hit counts this fraction of its field's boost
+    query_subword_weight: float = 0.0     # optional extra clauses for the query's own sub-words (search mode)
     phrase_boost: float = 0.0             # proximity bonus: all query terms within phrase_slop (0 = off)
     phrase_slop: int = 2
     recency_weight: float = 0.0           # score *= 1 + w * 2^(-age / half-life) over the top window (0 = off)

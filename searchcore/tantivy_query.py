@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import tantivy
 
 from analyzers.synonyms import EMPTY, Slot, SynonymSet, expand
+from analyzers.types import SOURCE_SUBWORD
 from searchcore.embedded import EmbeddedBackend
 from searchcore.query import (
     And,
@@ -118,15 +119,26 @@ class Translator:
                 self.terms.extend(t for t in s.terms if t not in self.terms)
         per_slot = [self.slot_query(s) for s in slots]
         n = len(per_slot)
-        need = n if n <= 2 else max(2, math.ceil(n * self.ranking.min_should_match_ratio))
+        ratio = self.ranking.min_should_match_ratio
+        need = max(1, math.ceil(n * ratio)) if ratio <= 0.5 else (n if n <= 2 else max(2, math.ceil(n * ratio)))
         core = per_slot[0] if n == 1 else Q.boolean_query([(Occur.Should, q) for q in per_slot],
                                                              minimum_number_should_match=need)
+        bonus: list[tantivy.Query] = []
         seq: list[str | tuple[int, str]] = [t for s in slots for t in s.terms]
-        if self.ranking.phrase_boost <= 0 or not 2 <= len(seq) <= MAX_PROXIMITY_TERMS:
+        if self.ranking.phrase_boost > 0 and 2 <= len(seq) <= MAX_PROXIMITY_TERMS:
+            bonus += [Q.boost_query(Q.phrase_query(self.schema, f, seq, slop=self.ranking.phrase_slop),
+                                    boost * self.ranking.phrase_boost)
+                      for f, boost in self.mapping.text_fields()]
+        qsub = self.ranking.query_subword_weight
+        if qsub > 0:
+            plain = set(seq)
+            subs = {term_text(t.text) for t in self.b.analyzer.analyze_index(text) if t.source == SOURCE_SUBWORD}
+            for term in sorted(subs - plain):
+                for f, boost in self.mapping.text_fields():
+                    bonus.append(Q.boost_query(Q.term_query(self.schema, f, term), boost * qsub))
+                    bonus.append(Q.boost_query(Q.term_query(self.schema, f + SUB, term), boost * qsub))
+        if not bonus:
             return core
-        bonus = [Q.boost_query(Q.phrase_query(self.schema, f, seq, slop=self.ranking.phrase_slop),
-                               boost * self.ranking.phrase_boost)
-                 for f, boost in self.mapping.text_fields()]
         return Q.boolean_query([(Occur.Must, core), *((Occur.Should, b) for b in bonus)])
 
     def slot_query(self, slot: Slot) -> tantivy.Query:

@@ -1,4 +1,4 @@
-"""`ticketsearch` command line: load, sync, serve, run, keys, deadletters, status.
+"""`ticketsearch` command line: load, sync, serve, run, keys, deadletters, status, analyze, eval.
 
 Each command builds its one settings object from the environment and passes it on explicitly.
 """
@@ -44,6 +44,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     service = SyncService(_sync_settings(args))
     try:
+        if getattr(args, "resnapshot", False):
+            service.request_resnapshot(reason="ticketsearch sync --resnapshot")
         report = service.ensure_snapshot(progress=_progress_printer())
         if report is not None:
             print(f"snapshot: {report.tickets} tickets of {report.tenants} tenants in {report.seconds:.1f} s "
@@ -123,7 +125,7 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
     settings = _sync_settings(args)
     if args.action == "list":
         store = DeadLetterStore(settings.state_dir / "deadletters.sqlite")
-        for dl in store.list(include_replayed=args.all):
+        for dl in store.entries(include_replayed=args.all):
             print(json.dumps({"id": dl.id, "tenant": dl.tenant_id, "ticket": dl.ticket_id, "table": dl.table,
                               "position": f"{dl.file}:{dl.offset}", "reason": dl.reason,
                               "replayed": dl.replayed_at is not None}, ensure_ascii=False))
@@ -151,6 +153,82 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from analyzers import Analyzer, AnalyzerConfig
+    from analyzers.synonyms import SynonymStore, expand
+
+    analyzer = Analyzer(AnalyzerConfig(user_words=tuple(args.word or ())))
+    tokens = analyzer.analyze_query(args.text) if args.mode == "query" else analyzer.analyze_index(args.text)
+    text = args.text
+    out: dict[str, Any] = {
+        "analyzer": analyzer.identity, "mode": args.mode, "normalized": analyzer.normalize(text),
+        "tokens": [{"term": t.text, "start": t.start, "end": t.end, "original": text[t.start:t.end],
+                    "position": t.position, "source": t.source, "origin": analyzer.origin(t)} for t in tokens],
+    }
+    if args.mode == "query" and args.tenant is not None:
+        state = Path(args.state_dir or os.environ.get("TICKETSEARCH_STATE_DIR", ".state"))
+        syn = SynonymStore(state / "synonyms").get(args.tenant)
+        out["synonyms"] = {"version": syn.version, "slots": [
+            {"terms": list(s.terms), "alternatives": [list(a) for a in s.alternatives]}
+            for s in expand(analyzer, [t.text for t in tokens], syn)]}
+    print(json.dumps(out, ensure_ascii=False, indent=None if args.compact else 2))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Product vs baseline (and the ranking ablation) on a BEIR set, tuning and/or checking half."""
+    from queryapi.querylang import QuerySyntaxError, parse_query
+    from searchcore import evaluation as ev
+    from searchcore.query import Node, Text
+
+    started = time.monotonic()
+    data = ev.load_beir(Path(args.data))
+    tuning, checking = ev.split(data.qrels)
+    halves = {"tuning": tuning, "checking": checking, "all": sorted(tuning + checking)}
+    names = ["tuning", "checking"] if args.half == "both" else [args.half]
+    if args.limit:
+        halves = {k: v[: args.limit] for k, v in halves.items()}
+    wanted = sorted({q for n in names for q in halves[n]})
+    mapping, analyzer = ev.default_product()
+
+    def parse(text: str) -> Node:
+        try:
+            return parse_query(text, mapping)
+        except QuerySyntaxError:
+            return Text(text)
+
+    root = ev.temp_index_dir()
+    doc_ids = ev.build_product_index(data, root, mapping, analyzer)
+    variants: list[tuple[str, Any]] = [("product (mapping as shipped)", mapping)]
+    if args.ablation:
+        variants += [
+            ("- minimum-should-match 0.75 -> any term (OR)", ev.ranking_variant(mapping, min_should_match_ratio=0.0)),
+            ("- sub-word field off", ev.ranking_variant(mapping, subword_weight=0.0)),
+            ("- phrase proximity bonus off", ev.ranking_variant(mapping, phrase_boost=0.0)),
+            ("+ sub-word weight 1.0", ev.ranking_variant(mapping, subword_weight=1.0)),
+            ("- query sub-words off", ev.ranking_variant(mapping, query_subword_weight=0.0)),
+            ("strict: msm 0.75, no query sub-words, no phrase", ev.ranking_variant(
+                mapping, min_should_match_ratio=0.75, query_subword_weight=0.0, phrase_boost=0.0)),
+        ]
+    rows: list[dict[str, Any]] = []
+    base = ev.baseline_run(data, wanted)
+    for name in names:
+        s = ev.evaluate(base, data.qrels, halves[name])
+        rows.append({"system": "baseline BM25 k1=0.9 b=0.4 jieba search mode", "half": name, **s.__dict__})
+    for label, m in variants:
+        run = ev.product_run(data, wanted, root, doc_ids, m, analyzer, parse)
+        for name in names:
+            s = ev.evaluate(run, data.qrels, halves[name])
+            rows.append({"system": label, "half": name, **s.__dict__})
+    for r in rows:
+        print(f"{r['half']:9} {r['system']:48} nDCG@10 {r['ndcg10']:.4f}  MRR@10 {r['mrr10']:.4f}  "
+              f"Recall@100 {r['recall100']:.4f}  ({r['queries']} queries)")
+    print(f"elapsed {time.monotonic() - started:.1f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2), "utf-8")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ticketsearch", description=__doc__)
     p.add_argument("--state-dir", default=None, help="index and checkpoint folder (env TICKETSEARCH_STATE_DIR)")
@@ -167,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sync = sub.add_parser("sync", help="snapshot if needed, then stream the binlog into the indexes")
     sync.add_argument("--snapshot-only", action="store_true")
+    sync.add_argument("--resnapshot", action="store_true",
+                      help="re-read every tenant from a new consistent snapshot (e.g. after the checkpoint's binlog"
+                           " file was purged), removing rows gone from the source")
     sync.add_argument("--max-document-bytes", type=int, default=None)
     sync.set_defaults(func=cmd_sync)
 
@@ -189,6 +270,22 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--all", action="store_true", help="include replayed ones")
     dl.add_argument("--max-document-bytes", type=int, default=None)
     dl.set_defaults(func=cmd_deadletters)
+
+    an = sub.add_parser("analyze", help="tokens, offsets and their origin for a text (developer tool)")
+    an.add_argument("text")
+    an.add_argument("--mode", choices=["index", "query"], default="index")
+    an.add_argument("--word", action="append", help="an extra user-dictionary entry (repeatable)")
+    an.add_argument("--tenant", type=int, default=None, help="show this tenant's query-time synonyms")
+    an.add_argument("--compact", action="store_true")
+    an.set_defaults(func=cmd_analyze)
+
+    evp = sub.add_parser("eval", help="nDCG@10 / MRR@10 / Recall@100 of the product vs the BM25 baseline")
+    evp.add_argument("--data", default="../shared/data/relevance/qbqtc_dev", help="a BEIR-format directory")
+    evp.add_argument("--half", choices=["tuning", "checking", "both", "all"], default="checking")
+    evp.add_argument("--limit", type=int, default=None, help="only the first N queries of each half (smoke runs)")
+    evp.add_argument("--ablation", action="store_true", help="also run the ranking variants")
+    evp.add_argument("--json", default=None, help="write the table here")
+    evp.set_defaults(func=cmd_eval)
 
     st = sub.add_parser("status", help="checkpoint and per-tenant index state")
     st.set_defaults(func=cmd_status)
