@@ -63,7 +63,7 @@ class DeadLetterStore:
         )
         return int(cur.lastrowid or 0)
 
-    def list(self, *, include_replayed: bool = False, tenant_id: int | None = None) -> list[DeadLetter]:
+    def entries(self, *, include_replayed: bool = False, tenant_id: int | None = None) -> list[DeadLetter]:
         sql = "SELECT * FROM deadletters WHERE 1=1"
         args: list[object] = []
         if not include_replayed:

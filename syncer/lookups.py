@@ -45,7 +45,8 @@ class LookupDirectory:
         if lk is None:
             return
         if change.before is not None:
-            self._values.pop((change.table, int(change.before[lk.tenant_column]), str(change.before[lk.key_column])), None)
+            before = change.before
+            self._values.pop((change.table, int(before[lk.tenant_column]), str(before[lk.key_column])), None)
         if change.after is not None:
             key = (change.table, int(change.after[lk.tenant_column]), str(change.after[lk.key_column]))
             self._values[key] = change.after[lk.value_column]

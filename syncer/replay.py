@@ -31,10 +31,10 @@ def replay_with(indexer: Indexer, store: DeadLetterStore) -> dict[str, Any]:
     real_sink = indexer.deadletters
     indexer.deadletters = scratch
     try:
-        for letter in store.list():
+        for letter in store.entries():
             report = indexer.apply([letter.change], None)
             if report.dead_lettered:
-                failed.append({"id": letter.id, "reason": scratch.list()[-1].reason})
+                failed.append({"id": letter.id, "reason": scratch.entries()[-1].reason})
             else:
                 replayed.append(letter.id)
     finally:

@@ -51,13 +51,13 @@ class SyncProcess:
 
     def start(self) -> SyncProcess:
         self.starts += 1
-        log = open(self.log_path, "ab")
-        log.write(f"\n--- start #{self.starts} ---\n".encode())
-        log.flush()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ticketsearch.cli", "sync", *self.args],
-            cwd=PROJECT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-        )
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n--- start #{self.starts} ---\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "ticketsearch.cli", "sync", *self.args],
+                cwd=PROJECT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )
         return self
 
     def kill9(self) -> None:

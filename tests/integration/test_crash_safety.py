@@ -96,7 +96,8 @@ def test_kill9_during_initial_snapshot(fresh_db: MySQLSettings, state_dir: Path)
     kills = 0
     deadline = time.monotonic() + 120
     while kills < 2 and time.monotonic() < deadline:
-        data = json.loads((state_dir / "checkpoint.json").read_text()) if (state_dir / "checkpoint.json").exists() else None
+        path = state_dir / "checkpoint.json"
+        data = json.loads(path.read_text()) if path.exists() else None
         snap = data and data.get("snapshot")
         if snap and (snap.get("after_id", 0) > 0 or snap.get("tenants_done")):
             sync.kill9()

@@ -52,8 +52,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MySQLSettings]:
 
 
 def rows(settings: MySQLSettings, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
-    # ssl_disabled: PyMySQL 1.2 otherwise builds a default SSL context per connect (~50 ms here).
-    conn = pymysql.connect(**settings.connect_kwargs(), ssl_disabled=True)
+    conn = pymysql.connect(**settings.connect_kwargs())
     try:
         with conn.cursor() as cur:
             cur.execute(sql, args)
@@ -63,7 +62,7 @@ def rows(settings: MySQLSettings, sql: str, args: Any = None) -> list[tuple[Any,
 
 
 def rows_sql(settings: MySQLSettings, sql: str) -> None:
-    conn = pymysql.connect(**settings.connect_kwargs(), ssl_disabled=True)
+    conn = pymysql.connect(**settings.connect_kwargs())
     try:
         with conn.cursor() as cur:
             cur.execute(sql)

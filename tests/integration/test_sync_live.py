@@ -109,7 +109,8 @@ def test_comment_changes_and_last_comment_deletion(running: Running) -> None:
     key = create_key(db, 1, "agent")
     execute(db, ("INSERT INTO tickets (tenant_id, id, ticket_number, subject, description) VALUES "
                  "(1, 6001, 'T-1-6001', '发票抬头错误', '开票时公司名称写错了，需要重开')"),
-            "INSERT INTO ticket_comments (tenant_id, id, ticket_id, body) VALUES (1, 7001, 6001, '请提供正确的纳税人识别号')")
+            "INSERT INTO ticket_comments (tenant_id, id, ticket_id, body) "
+            "VALUES (1, 7001, 6001, '请提供正确的纳税人识别号')")
     running.sync()
     assert ids(search(running, key, "纳税人识别号")) == [6001]
 
@@ -173,7 +174,8 @@ def test_auth_and_bad_queries(running: Running) -> None:
     h = {"Authorization": f"Bearer {key}"}
     for params, code in (({"q": ""}, "empty_query"), ({"q": "   "}, "empty_query"),
                          ({"q": "退" * 501}, "query_too_long"), ({"q": "退款", "offset": 5000}, "offset_too_deep"),
-                         ({"q": "退款", "limit": 0}, "invalid_request"), ({"q": "退款", "limit": "x"}, "invalid_request")):
+                         ({"q": "退款", "limit": 0}, "invalid_request"),
+                         ({"q": "退款", "limit": "x"}, "invalid_request")):
         resp = c.get("/v1/tickets/search", params=params, headers=h)
         assert 400 <= resp.status_code < 500, (params, resp.status_code, resp.text)
         assert resp.json()["error"]["code"] == code

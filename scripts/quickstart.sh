@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Start the product on the embedded default: install, start a private MariaDB (binlog on), load sample
+# tickets (the real corpora when ../shared/data is beside the project, else our demo sample), create an
+# API key, then run snapshot + streaming sync + the query API in one service (Ctrl-C stops it).
+set -euo pipefail
+PROJECT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$PROJECT"
+bash scripts/bootstrap.sh
+bash scripts/mariadb.sh start
+eval "$(bash scripts/mariadb.sh env)"
+export TICKETSEARCH_STATE_DIR="${TICKETSEARCH_STATE_DIR:-$PROJECT/.state}"
+TS=.venv/bin/ticketsearch
+PORT="${TICKETSEARCH_API_PORT:-8080}"
+
+tickets=$(.venv/bin/python - <<'PY'
+import os, pymysql
+from searchcore.dbconfig import MySQLSettings
+c = pymysql.connect(**MySQLSettings.from_env(os.environ).connect_kwargs())
+with c.cursor() as cur:
+    cur.execute("SELECT COUNT(*) FROM tickets")
+    print(cur.fetchone()[0])
+PY
+)
+if [ "$tickets" = "0" ]; then
+  if [ -f ../shared/data/tickets/medical_dialogue.csv ] && [ "${TICKETSEARCH_DEMO:-}" != "1" ]; then
+    echo "loading the real corpora from ../shared/data/tickets ..."
+    $TS load --data-dir ../shared/data/tickets
+  else
+    echo "loading the demo sample ..."
+    $TS load --demo
+  fi
+fi
+tenant=$(.venv/bin/python - <<'PY'
+import os, pymysql
+from searchcore.dbconfig import MySQLSettings
+c = pymysql.connect(**MySQLSettings.from_env(os.environ).connect_kwargs())
+with c.cursor() as cur:
+    cur.execute("SELECT MIN(tenant_id) FROM tickets")
+    print(cur.fetchone()[0])
+PY
+)
+key=$($TS keys create --tenant "$tenant" --label quickstart)
+cat <<MSG
+
+ticket search is starting (snapshot first, then streaming). Try, in another terminal:
+
+  curl -s -H 'Authorization: Bearer $key' 'http://127.0.0.1:$PORT/v1/tickets/search?q=%E9%80%80%E6%AC%BE' | python3 -m json.tool
+  curl -s -H 'Authorization: Bearer $key' 'http://127.0.0.1:$PORT/v1/status' | python3 -m json.tool
+
+(tenant $tenant; the query above is 退款 = refund). Stop with Ctrl-C; bash scripts/mariadb.sh stop stops MariaDB.
+
+MSG
+exec $TS run --port "$PORT"
