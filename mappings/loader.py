@@ -43,7 +43,8 @@ class FieldDef(BaseModel):
 
 class Ranking(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    min_should_match_ratio: float = 0.75
+    min_should_match_ratio: float = 0.75  # of the query's term slots, at least ceil(n * ratio) (>= 1) must match
+    all_terms_up_to: int = 2               # ... but queries of at most this many slots need all of them
     highlight_fragment_chars: int = 160
     subword_weight: float = 0.5           # a sub-word hit counts this fraction of its field's boost
     query_subword_weight: float = 0.0     # optional extra clauses for the query's own sub-words (search mode)

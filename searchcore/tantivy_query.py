@@ -120,7 +120,7 @@ class Translator:
         per_slot = [self.slot_query(s) for s in slots]
         n = len(per_slot)
         ratio = self.ranking.min_should_match_ratio
-        need = max(1, math.ceil(n * ratio)) if ratio <= 0.5 else (n if n <= 2 else max(2, math.ceil(n * ratio)))
+        need = n if n <= self.ranking.all_terms_up_to else max(1, min(n, math.ceil(n * ratio)))
         core = per_slot[0] if n == 1 else Q.boolean_query([(Occur.Should, q) for q in per_slot],
                                                              minimum_number_should_match=need)
         bonus: list[tantivy.Query] = []
