@@ -96,6 +96,11 @@ class Analyzer:
         self._identity = f"{config.version}-{hashlib.sha256(payload.encode('utf-8')).hexdigest()[:16]}"
 
     @property
+    def terms_may_contain_spaces(self) -> bool:
+        """True when dictionary entries with spaces exist (only they can yield a term with a space)."""
+        return self._prepass.pattern is not None
+
+    @property
     def config(self) -> AnalyzerConfig:
         return self._config
 

@@ -111,8 +111,8 @@ def _converter() -> Callable[[str], str]:
     return conv
 
 
-@functools.cache
-def _tables() -> _Tables:
+def _table_lists() -> tuple[list[int], list[int], dict[str, str], list[int]]:
+    """(combining, expanders, 1:1 NFKC map, characters t2s changes): a scan of all code points (~2 s)."""
     expanders: list[int] = []
     combining: list[int] = [*range(0x1161, 0x1176), *range(0x11A8, 0x11C3)]  # Hangul V/T jamo compose
     one: dict[str, str] = {}
@@ -132,6 +132,53 @@ def _tables() -> _Tables:
             expanders.append(cp)
         elif norm != ch:
             one[ch] = norm
+    convert = _converter()
+    trad = [
+        cp
+        for lo, hi in ((0x80, 0xD800), (0xE000, 0x10000), (0x20000, 0x30000))
+        for cp in range(lo, hi)
+        if convert(chr(cp)) != chr(cp)
+    ]
+    return combining, expanders, one, trad
+
+
+def _cached_table_lists() -> tuple[list[int], list[int], dict[str, str], list[int]]:
+    """The scan, cached on disk per (Unicode data, OpenCC) version so a process start does not repeat it.
+    The cache is only an optimization: any problem reading or writing it falls back to the scan."""
+    import os
+    import pickle
+    from importlib import metadata
+    from pathlib import Path
+
+    try:
+        opencc_version = metadata.version("OpenCC")
+    except metadata.PackageNotFoundError:
+        opencc_version = "unknown"
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ticketsearch"
+    path = base / f"normalize-tables-{unicodedata.unidata_version}-{opencc_version}-v1.pickle"
+    try:
+        with open(path, "rb") as fh:
+            cached = pickle.load(fh)
+        if isinstance(cached, tuple) and len(cached) == 4:
+            return cached  # type: ignore[return-value]
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError):
+        pass
+    lists = _table_lists()
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            pickle.dump(lists, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return lists
+
+
+@functools.cache
+def _tables() -> _Tables:
+    combining, expanders, one, trad = _cached_table_lists()
+    one = dict(one)
     for ch, norm in list(one.items()):
         if norm in _DOT_VARIANTS:
             one[ch] = MIDDLE_DOT
@@ -141,13 +188,6 @@ def _tables() -> _Tables:
     table = {ord(ch): norm for ch, norm in one.items()}
     comb = _char_class(combining)
     risky = re.compile(f"[^{comb}]?[{comb}]+|[{_char_class(expanders)}]")
-    convert = _converter()
-    trad = [
-        cp
-        for lo, hi in ((0x80, 0xD800), (0xE000, 0x10000), (0x20000, 0x30000))
-        for cp in range(lo, hi)
-        if convert(chr(cp)) != chr(cp)
-    ]
     return _Tables(
         risky,
         _Detector.of(combining + expanders),

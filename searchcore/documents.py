@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 Row = dict[str, Any]
@@ -70,6 +71,10 @@ class StoredTicket:
         return StoredTicket(self.tenant_id, self.ticket_id, self.ticket, children)
 
     def to_json(self) -> str:
+        return self._json
+
+    @cached_property
+    def _json(self) -> str:
         return json.dumps(
             {
                 "tenant_id": self.tenant_id,

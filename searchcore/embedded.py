@@ -16,10 +16,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ from searchcore.tantivy_schema import (
 )
 
 log = logging.getLogger(__name__)
+VERSION_CACHE_LIMIT = 2_000_000
+TERMS_CACHE_LIMIT = 100_000
 
 
 @dataclass
@@ -50,6 +53,16 @@ class _TenantIndex:
     writer: tantivy.IndexWriter | None
     meta: dict[str, Any]
     last_reload: float = 0.0
+    # Versions of documents this process has loaded or written (it is the only writer). `complete` when the
+    # index was created by this process: then an id missing here is missing from the index (no lookup).
+    versions: dict[int, int] = field(default_factory=dict)
+    complete: bool = False
+
+    def remember(self, ticket_id: int, version: int) -> None:
+        if len(self.versions) >= VERSION_CACHE_LIMIT:
+            self.versions.clear()
+            self.complete = False
+        self.versions[ticket_id] = version
 
 
 class EmbeddedBackend:
@@ -65,6 +78,7 @@ class EmbeddedBackend:
         self._writer_heap = writer_heap_bytes
         self._reload_interval = reload_interval_s
         self._indexes: dict[int, _TenantIndex] = {}
+        self._terms_cache: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
         (root / "tenants").mkdir(parents=True, exist_ok=True)
 
@@ -82,20 +96,24 @@ class EmbeddedBackend:
             if found is not None:
                 return found
             tdir = self._tenant_dir(tenant_id)
+            created = False
             current = tdir / "CURRENT"
             if not current.exists():
                 if not create:
                     raise UnknownTenant("no index for this tenant", tenant_id=tenant_id)
                 gen_dir = tdir / "gen-1"
-                gen_dir.mkdir(parents=True, exist_ok=True)
+                if gen_dir.exists():
+                    shutil.rmtree(gen_dir)  # a generation never made CURRENT is an interrupted creation
+                gen_dir.mkdir(parents=True)
                 index = tantivy.Index(self.schema, path=str(gen_dir))
                 _write_atomic(current, "gen-1\n")
+                created = True
             else:
                 gen_dir = tdir / current.read_text().strip()
                 index = tantivy.Index.open(str(gen_dir))
             register_tokenizers(index)
             writer = index.writer(self._writer_heap, 1) if self.writable else None
-            ti = _TenantIndex(tenant_id, gen_dir, index, writer, {})
+            ti = _TenantIndex(tenant_id, gen_dir, index, writer, {}, complete=created and self.writable)
             ti.meta = self._read_meta(ti)
             ti.last_reload = time.monotonic()
             self._indexes[tenant_id] = ti
@@ -145,15 +163,20 @@ class EmbeddedBackend:
             ti = self._open(tenant_id, create=False)
         except UnknownTenant:
             return {}
-        if not ticket_ids:
+        wanted = set(ticket_ids)
+        if ti.complete:
+            wanted &= ti.versions.keys()
+        if not wanted:
             return {}
         searcher = ti.index.searcher()
-        query = tantivy.Query.term_set_query(self.schema, "ticket_id", list(set(ticket_ids)))
-        result = searcher.search(query, len(set(ticket_ids)) + 1, count=False)
+        query = tantivy.Query.term_set_query(self.schema, "ticket_id", list(wanted))
+        result = searcher.search(query, len(wanted) + 1, count=False)
         found: dict[int, StoredTicket] = {}
         for _, addr in result.hits:
             doc = StoredTicket.from_json(bytes(searcher.doc(addr).to_dict()["stored"][0]))
             found[doc.ticket_id] = doc
+            if self.writable:
+                ti.remember(doc.ticket_id, doc.version)
         return found
 
     def write(self, tenant_id: int, docs: Sequence[StoredTicket], applied: BinlogPosition | None) -> WriteOutcome:
@@ -161,32 +184,42 @@ class EmbeddedBackend:
             raise RuntimeError("backend opened read-only")
         ti = self._open(tenant_id, create=True)
         assert ti.writer is not None
-        current = self.load(tenant_id, [d.ticket_id for d in docs]) if docs else {}
-        written = stale = 0
-        for doc in docs:
-            if doc.tenant_id != tenant_id:
-                raise ValueError(f"document {doc.doc_key} written to tenant {tenant_id}")
-            old = current.get(doc.ticket_id)
-            if old is not None and old.version >= doc.version:
-                stale += 1
-                continue
-            ti.writer.delete_documents_by_term("doc_key", doc.doc_key)
-            ti.writer.add_document(self._to_tantivy(doc))
-            written += 1
-        meta = dict(ti.meta)
-        if applied is not None:
-            meta["applied"] = applied.to_json()
-        meta["analyzer"] = self.analyzer.identity
-        meta["mapping_version"] = self.mapping.version
-        ti.writer.delete_documents_by_term("doc_key", META_KEY)
-        meta_doc = tantivy.Document()
-        meta_doc.add_text("doc_key", META_KEY)
-        meta_doc.add_integer("visible", 0)
-        meta_doc.add_bytes("stored", json.dumps(meta).encode())
-        ti.writer.add_document(meta_doc)
-        ti.writer.commit()
-        ti.index.reload()
-        ti.meta = meta
+        try:
+            unknown = [d.ticket_id for d in docs if d.ticket_id not in ti.versions]
+            if unknown and not ti.complete:
+                self.load(tenant_id, unknown)  # fills ti.versions with what the index holds
+            written = stale = 0
+            for doc in docs:
+                if doc.tenant_id != tenant_id:
+                    raise ValueError(f"document {doc.doc_key} written to tenant {tenant_id}")
+                old = ti.versions.get(doc.ticket_id)
+                if old is not None and old >= doc.version:
+                    stale += 1
+                    continue
+                if old is not None:
+                    ti.writer.delete_documents_by_term("doc_key", doc.doc_key)
+                ti.writer.add_document(self._to_tantivy(doc))
+                ti.remember(doc.ticket_id, doc.version)
+                written += 1
+            meta = dict(ti.meta)
+            if applied is not None:
+                meta["applied"] = applied.to_json()
+            meta["analyzer"] = self.analyzer.identity
+            meta["mapping_version"] = self.mapping.version
+            ti.writer.delete_documents_by_term("doc_key", META_KEY)
+            meta_doc = tantivy.Document()
+            meta_doc.add_text("doc_key", META_KEY)
+            meta_doc.add_integer("visible", 0)
+            meta_doc.add_bytes("stored", json.dumps(meta).encode())
+            ti.writer.add_document(meta_doc)
+            ti.writer.commit()
+            ti.index.reload()
+            ti.meta = meta
+        except BaseException:
+            ti.writer.rollback()
+            ti.versions.clear()  # it may name documents of the rolled-back batch
+            ti.complete = False
+            raise
         return WriteOutcome(written=written, stale=stale)
 
     def _to_tantivy(self, doc: StoredTicket) -> tantivy.Document:
@@ -200,12 +233,13 @@ class EmbeddedBackend:
         if not doc.visible:
             return out  # tombstone: versioned, never matched
         out.add_integer("comment_count", len(values.texts.get("comments", [])))
+        spaces = self.analyzer.terms_may_contain_spaces
         for name, texts in values.texts.items():
             for text in texts:
-                plain, sub = self.analyzer.index_terms(text)
-                out.add_text(name, " ".join(map(term_text, plain)))
-                if sub:
-                    out.add_text(name + SUB, " ".join(map(term_text, sub)))
+                plain_terms, sub_terms = self._terms(text, spaces)
+                out.add_text(name, plain_terms)
+                if sub_terms:
+                    out.add_text(name + SUB, sub_terms)
         for name, kws in values.keywords.items():
             for kw in kws:
                 out.add_text(name, kw)
@@ -214,6 +248,21 @@ class EmbeddedBackend:
         for name, obj in values.json_values.items():
             out.add_json(name, obj)
         return out
+
+    def _terms(self, text: str, spaces: bool) -> tuple[str, str]:
+        """Whitespace-joined (plain, sub-word) terms of a text, cached: a document is rebuilt whole on every
+        change of one of its rows, so its unchanged subject, body and comments are not analyzed again."""
+        found = self._terms_cache.get(text)
+        if found is not None:
+            return found
+        plain, sub = self.analyzer.index_terms(text)
+        if spaces:
+            plain, sub = list(map(term_text, plain)), list(map(term_text, sub))
+        found = (" ".join(plain), " ".join(sub))
+        if len(self._terms_cache) >= TERMS_CACHE_LIMIT:
+            self._terms_cache.clear()
+        self._terms_cache[text] = found
+        return found
 
     # ---- reads -----------------------------------------------------------------------------------
     def _visible_filter(self) -> tantivy.Query:

@@ -16,7 +16,7 @@ class SyncSettings:
     state_dir: Path = Path(".state")
     source_mapping_path: Path | None = None       # None: the built-in helpdesk mapping
     mapping_version: int = 1
-    batch_max_changes: int = 5000                 # flush the batch at this many row changes ...
+    batch_max_changes: int = 20000                # flush the batch at this many row changes ...
     batch_max_wait_s: float = 0.1                 # ... or after this long (commit -> searchable latency)
     snapshot_chunk_rows: int = 2000
     max_document_bytes: int = 4_000_000           # larger documents go to the dead-letter store, never dropped
