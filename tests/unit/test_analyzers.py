@@ -192,7 +192,9 @@ def test_index_terms_equal_analyze_index_terms() -> None:
     from analyzers.types import SOURCE_SUBWORD
 
     analyzer = Analyzer(AnalyzerConfig(user_words=("Apple Watch", "XR-500"), stop_words=frozenset({"的"})))
-    for text in ("中国农业发展银行的APPLE WATCH 表带断了", "ＰａｙＰａｌ退款 XR-500 打印机卡纸😀", "帳號無法登入，請協助", ""):
+    texts = ("中国农业发展银行的APPLE WATCH 表带断了", "ＰａｙＰａｌ退款 XR-500 打印机卡纸😀",
+             "帳號無法登入，請協助", "")
+    for text in texts:
         tokens = analyzer.analyze_index(text)
         plain, subs = analyzer.index_terms(text)
         assert plain == [t.text for t in tokens if t.source != SOURCE_SUBWORD]

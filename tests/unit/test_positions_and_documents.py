@@ -106,7 +106,8 @@ def test_moving_a_comment_removes_it_from_the_old_ticket() -> None:
               "created_at": None}
     after = dict(before, ticket_id=43)
     dcs = route(change("ticket_comments", Op.UPDATE, before, after, 40), MAPPING, no_lookup)
-    assert [(d.ticket_id, d.child, d.part.row is None) for d in dcs] == [(42, "comments", True), (43, "comments", False)]
+    moved = [(d.ticket_id, d.child, d.part.row is None) for d in dcs]
+    assert moved == [(42, "comments", True), (43, "comments", False)]
 
 
 def test_a_ticket_primary_key_change_tombstones_the_old_document() -> None:
