@@ -89,7 +89,10 @@ def _relevance_page(backend: EmbeddedBackend, searcher: tantivy.Searcher, compil
             page = [(s, a) for s, _, a in rows[: request.limit]]
             return page, len(rows) > request.limit
         if window >= MAX_RELEVANCE_WINDOW:
-            raise CursorTooDeep(MAX_RELEVANCE_WINDOW)
+            if len(rows) <= request.limit and (request.after is not None or request.offset > 0):
+                raise CursorTooDeep(MAX_RELEVANCE_WINDOW)
+            # the page is complete; only the tie order beyond the window is unknown (equal scores)
+            return [(s, a) for s, _, a in rows[: request.limit]], len(rows) > request.limit
         window *= 4
 
 
