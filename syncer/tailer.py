@@ -166,12 +166,20 @@ def tail(config: TailerConfig, start: BinlogPosition, *, blocking: bool = True,
     ddl: list[SchemaChange] = []
     txn_gtid: str | None = None
     seq = file_sequence(start.file)
+    last_end = start
+    verified = time.monotonic()
     try:
         for event in stream:
             if should_stop is not None and should_stop():
                 return
             file = stream.log_file
             if isinstance(event, HeartbeatLogEvent):
+                # An idle stream: is our position still in the source's history? (RESET MASTER leaves the
+                # dump connection open and silent.)
+                if time.monotonic() - verified >= config.heartbeat_s and not pending:
+                    verified = time.monotonic()
+                    if verify_checkpoint(config.source, last_end, config.source_identity) == Verdict.NEW_HISTORY:
+                        raise SourceChanged("the source's binlog history changed under an idle stream", last_end)
                 continue
             if isinstance(event, RotateEvent):
                 new_seq = file_sequence(str(event.next_binlog))
@@ -192,7 +200,8 @@ def tail(config: TailerConfig, start: BinlogPosition, *, blocking: bool = True,
             if isinstance(event, XidEvent) or (isinstance(event, QueryEvent) and _ends_transaction(event)):
                 if txn_gtid is not None:
                     gtid = txn_gtid
-                yield Transaction(changes=tuple(pending), end=BinlogPosition(file, end, gtid),
+                last_end = BinlogPosition(file, end, gtid)
+                yield Transaction(changes=tuple(pending), end=last_end,
                                   ts_ms=int(event.timestamp) * 1000, schema_changes=tuple(ddl))
                 pending, ddl = [], []
                 txn_gtid = None

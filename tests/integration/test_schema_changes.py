@@ -104,7 +104,8 @@ def service(seeded: MySQLSettings, state_dir: Path) -> Iterator[Service]:
 
 def test_add_column_after_while_lagging_keeps_each_rows_layout(seeded: MySQLSettings, service: Service) -> None:
     start = current_position(seeded)
-    sql(seeded, ticket(1, 3, "before alter"), ("UPDATE tickets SET subject='jam fixed' WHERE tenant_id=1 AND id=1", None))
+    sql(seeded, ticket(1, 3, "before alter"),
+        ("UPDATE tickets SET subject='jam fixed' WHERE tenant_id=1 AND id=1", None))
     sql(seeded, "ALTER TABLE tickets ADD COLUMN c VARCHAR(20) NULL AFTER subject")
     sql(seeded, ("INSERT INTO tickets (tenant_id, id, ticket_number, subject, c, description)"
                  " VALUES (1, 4, 'T-4', 'after alter', 'cval', 'body after')", None),
@@ -118,7 +119,9 @@ def test_add_column_after_while_lagging_keeps_each_rows_layout(seeded: MySQLSett
         assert row is not None and "c" not in row
     assert rows[0][1] is not None and rows[0][1]["subject"] == "before alter"
     assert rows[0][1]["description"] == "body of before alter"
-    assert after[0][1] == {**after[0][1], "c": "cval", "subject": "after alter", "description": "body after"}
+    first_after = after[0][1]
+    assert first_after is not None
+    assert first_after == {**first_after, "c": "cval", "subject": "after alter", "description": "body after"}
     assert after[1][1] is not None and after[1][1]["c"] is None and after[1][1]["subject"] == "before alter, updated"
     assert any(ch.kind == DDLKind.ALTER for t in txns for ch in t.schema_changes)
     # the service, started only now, catches up across the ALTER
