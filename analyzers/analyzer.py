@@ -80,6 +80,7 @@ class Analyzer:
                 self._jieba.add_word(w, None, None)
         self._prepass: Prepass = build_prepass(w for w in words if needs_prepass(w))
         self._keep: dict[str, bool] = {}
+        self._dropped: set[str] = set()
         self._sub_cache: dict[str, list[tuple[str, int, int]]] = {}
         self._sub_terms_cache: dict[tuple[str, bool], list[str]] = {}
         payload = json.dumps(
@@ -131,6 +132,8 @@ class Analyzer:
         if len(self._keep) >= _KEEP_CACHE_LIMIT:
             self._keep.clear()
         self._keep[w] = keep
+        if not keep:
+            self._dropped.add(w)  # never cleared: bounded by the distinct dropped tokens (punctuation, stop words)
         return keep
 
     # -- segmentation ----------------------------------------------------------------------------
@@ -251,8 +254,13 @@ class Analyzer:
         else:
             raw, pre = self._raw(n, "default")
             words = [w for w, _, _ in raw]
-        keep, keep_word = self._keep, self._keep_word
-        plain = [w for w in words if (keep[w] if w in keep else keep_word(w))]
+        keep = self._keep
+        unseen = set(words).difference(keep)
+        if unseen:
+            for w in unseen:
+                self._keep_word(w)
+        dropped = self._dropped
+        plain = [w for w in words if w not in dropped]
         subs: list[str] = []
         if pre:
             pre_words = set(pre.values())
