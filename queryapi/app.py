@@ -26,6 +26,7 @@ from queryapi.cursors import CursorError, decode_cursor, encode_cursor
 from queryapi.people import PeopleResolver
 from queryapi.querylang import QuerySyntaxError, parse_query
 from queryapi.settings import ApiSettings
+from queryapi.ui import router as ui_router
 from searchcore.backend import Highlight, SearchHit, SearchResult, UnknownTenant
 from searchcore.embedded import EmbeddedBackend
 from searchcore.embedded_search import CursorTooDeep, search
@@ -69,6 +70,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.state.backend = backend
     app.state.auth = auth
     app.state.synonyms = synonyms
+    app.include_router(ui_router)  # browser pages (issue 9): /ui/, /ui/admin
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
