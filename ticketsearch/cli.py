@@ -6,6 +6,7 @@ Each command builds its one settings object from the environment and passes it o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import multiprocessing as mp
@@ -39,7 +40,57 @@ def cmd_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kafka_settings(args: argparse.Namespace) -> Any:
+    from syncer.kafka_bus import KafkaSettings
+
+    logging.getLogger("kafka").setLevel(logging.WARNING)   # the client logs every connection at INFO
+    return KafkaSettings.from_env(os.environ, bootstrap=getattr(args, "kafka_bootstrap", None),
+                                  topic=getattr(args, "topic", None), partitions=getattr(args, "partitions", None),
+                                  group=getattr(args, "group", None))
+
+
+def cmd_sync_kafka(args: argparse.Namespace) -> int:
+    """The tailer half of the distributed pipeline: binlog -> Kafka (docs/kafka.md)."""
+    from syncer.kafka_tailer import KafkaTailer
+
+    tailer = KafkaTailer(_sync_settings(args), _kafka_settings(args))
+    try:
+        tailer.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        tailer.close()
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    """The indexer half: one member of the indexer group, Kafka -> per-tenant indexes (docs/kafka.md)."""
+    from syncer import kafka_indexer
+
+    settings, kafka = _sync_settings(args), _kafka_settings(args)
+    if args.lag:
+        from syncer.tailer import current_position
+
+        print(json.dumps(kafka_indexer.lag(settings.state_dir, kafka.partitions, current_position(settings.source))))
+        return 0
+    if args.replay_deadletters:
+        print(json.dumps(kafka_indexer.replay_dead_letters(settings, kafka)))
+        return 0
+    if args.from_debezium:
+        from syncer.debezium import rekey_debezium
+
+        with contextlib.suppress(KeyboardInterrupt):
+            rekey_debezium(settings, kafka, args.from_debezium, epoch=args.epoch)
+        return 0
+    indexer = kafka_indexer.KafkaIndexer(settings, kafka, member=args.member, epoch=args.epoch)
+    with contextlib.suppress(KeyboardInterrupt):
+        indexer.run()
+    return 0
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
+    if getattr(args, "bus", "embedded") == "kafka":
+        return cmd_sync_kafka(args)
     from syncer.service import SyncService
 
     service = SyncService(_sync_settings(args))
@@ -231,6 +282,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kafka_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kafka-bootstrap", default=None, help="host:port (env TICKETSEARCH_KAFKA_BOOTSTRAP)")
+    p.add_argument("--topic", default=None, help="change topic (env TICKETSEARCH_KAFKA_TOPIC)")
+    p.add_argument("--partitions", type=int, default=None, help="partitions when creating the topic")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ticketsearch", description=__doc__)
     p.add_argument("--state-dir", default=None, help="index and checkpoint folder (env TICKETSEARCH_STATE_DIR)")
@@ -251,7 +308,22 @@ def build_parser() -> argparse.ArgumentParser:
                       help="re-read every tenant from a new consistent snapshot (e.g. after the checkpoint's binlog"
                            " file was purged), removing rows gone from the source")
     sync.add_argument("--max-document-bytes", type=int, default=None)
+    sync.add_argument("--bus", choices=["embedded", "kafka"], default="embedded",
+                      help="embedded: index in this process; kafka: publish to the change topic (docs/kafka.md)")
+    _kafka_args(sync)
     sync.set_defaults(func=cmd_sync)
+
+    idx = sub.add_parser("index", help="an indexer group member: change topic -> indexes (docs/kafka.md)")
+    _kafka_args(idx)
+    idx.add_argument("--group", default=None, help="consumer group (env TICKETSEARCH_KAFKA_GROUP)")
+    idx.add_argument("--member", default=None, help="member name (status file name); default host-pid")
+    idx.add_argument("--epoch", type=int, default=1, help="version epoch of Debezium-format events")
+    idx.add_argument("--max-document-bytes", type=int, default=None)
+    idx.add_argument("--lag", action="store_true", help="print the lag behind the binlog and exit")
+    idx.add_argument("--replay-deadletters", action="store_true", help="re-apply the dead-letter topic and exit")
+    idx.add_argument("--from-debezium", nargs="+", default=None, metavar="TOPIC",
+                     help="re-key Debezium MySQL topics onto the change topic (instead of indexing)")
+    idx.set_defaults(func=cmd_index)
 
     for name, func in (("serve", cmd_serve), ("run", cmd_run)):
         sp = sub.add_parser(name, help="the query API" if name == "serve" else "sync + API in one service")

@@ -1,0 +1,213 @@
+"""The Kafka change bus: settings, topics, the tenant partitioner, producers, claim checks, dead letters.
+
+Input: KafkaSettings (from the environment, `TICKETSEARCH_KAFKA_*`). Output: kafka-python clients configured
+for the guarantees below, topic creation, and helpers shared by the tailer and the indexer group.
+Guarantee: producers use acks=all and surface every failed send (`Publisher.flush` raises PublishFailed), so a
+caller that advances its checkpoint only after `flush` never passes an unacknowledged change. Partitions are
+chosen by tenant (`partition_for`): every change of a tenant — hence of each of its ticket documents — lands in
+one partition in commit order, and one indexer process owns each tenant's embedded index (docs/kafka.md).
+A value over the broker's message limit is never dropped: it is written to the claim-check directory (fsynced,
+named by its SHA-256) and a small envelope that points at it is published instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import time
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from syncer.envelope import ClaimCheck, Envelope, key_tenant
+
+log = logging.getLogger(__name__)
+
+
+class PublishFailed(RuntimeError):
+    """A message was not acknowledged by the broker: the checkpoint must not pass it."""
+
+    def __init__(self, reason: str, *, topic: str, key: str | None, position: str | None) -> None:
+        super().__init__(f"publish to {topic} failed (key {key}, position {position}): {reason}")
+        self.reason = reason
+        self.topic = topic
+        self.key = key
+        self.position = position
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    bootstrap: str = "127.0.0.1:9092"
+    topic: str = "ticketsearch.changes"
+    partitions: int = 6
+    replication: int = 1
+    group: str = "ticketsearch-indexer"
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 1_000
+    max_message_bytes: int = 1_000_000       # the broker's message.max.bytes; larger values are claim-checked
+    claim_dir: Path | None = None            # shared with the indexers; default <state_dir>/claims
+    compression: str | None = None           # None | "gzip" | "lz4" | "zstd" | "snappy"
+    linger_ms: int = 5
+    batch_max_records: int = 5_000           # indexer: apply after this many records ...
+    batch_max_wait_s: float = 0.2            # ... or after this long
+    watermark_interval_s: float = 0.25       # tailer: watermark every partition at most this often
+    partitioner: str = "tenant"              # "tenant" (embedded backend) | "key" (murmur2 of the key)
+
+    @property
+    def dlq_topic(self) -> str:
+        return f"{self.topic}.dlq"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], **overrides: Any) -> KafkaSettings:
+        base = cls()
+        p = "TICKETSEARCH_KAFKA_"
+        claim = env.get(p + "CLAIM_DIR")
+        values: dict[str, Any] = {
+            "bootstrap": env.get(p + "BOOTSTRAP", base.bootstrap),
+            "topic": env.get(p + "TOPIC", base.topic),
+            "partitions": int(env.get(p + "PARTITIONS", base.partitions)),
+            "group": env.get(p + "GROUP", base.group),
+            "session_timeout_ms": int(env.get(p + "SESSION_TIMEOUT_MS", base.session_timeout_ms)),
+            "heartbeat_interval_ms": int(env.get(p + "HEARTBEAT_MS", base.heartbeat_interval_ms)),
+            "max_message_bytes": int(env.get(p + "MAX_MESSAGE_BYTES", base.max_message_bytes)),
+            "claim_dir": Path(claim) if claim else None,
+            "compression": env.get(p + "COMPRESSION") or None,
+            "batch_max_records": int(env.get(p + "BATCH_MAX_RECORDS", base.batch_max_records)),
+            "batch_max_wait_s": float(env.get(p + "BATCH_MAX_WAIT_S", base.batch_max_wait_s)),
+            "partitioner": env.get(p + "PARTITIONER", base.partitioner),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(base, **values)
+
+
+def partition_for(key: str, partitions: int, partitioner: str = "tenant") -> int:
+    """The partition of a key: by tenant (crc32 of `tenant:<id>`), or by the whole key (Kafka's murmur2)."""
+    tenant = key_tenant(key)
+    if partitioner == "key" or tenant is None:
+        from kafka.partitioner.default import murmur2
+
+        return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+    return zlib.crc32(f"tenant:{tenant}".encode()) % partitions
+
+
+def ensure_topics(settings: KafkaSettings, *extra: tuple[str, int]) -> None:
+    """Create the change topic (settings.partitions) and the dead-letter topic if they do not exist."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap, client_id="ticketsearch-admin")
+    try:
+        wanted = [(settings.topic, settings.partitions), (settings.dlq_topic, 1), *extra]
+        existing = set(admin.list_topics())
+        for name, parts in wanted:
+            if name in existing:
+                continue
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics([NewTopic(name, parts, settings.replication)])
+    finally:
+        admin.close()
+
+
+class Publisher:
+    """An acks=all producer that remembers every pending send until `flush` confirms it."""
+
+    def __init__(self, settings: KafkaSettings, *, client_id: str = "ticketsearch-tailer") -> None:
+        self.settings = settings
+        self.producer = KafkaProducer(
+            bootstrap_servers=settings.bootstrap, client_id=client_id, acks=-1,  # acks=all
+            enable_idempotence=True, max_in_flight_requests_per_connection=1,  # retries keep partition order
+            linger_ms=settings.linger_ms, batch_size=256 * 1024, compression_type=settings.compression,
+            max_request_size=settings.max_message_bytes + 64 * 1024,
+            request_timeout_ms=30_000, delivery_timeout_ms=120_000,
+        )
+        self._pending: list[tuple[Any, str, str | None, str | None]] = []
+        self._partitions: dict[str, int] = {}
+
+    def partitions(self, topic: str) -> int:
+        if topic not in self._partitions:
+            found = None
+            deadline = time.monotonic() + 30
+            while not found and time.monotonic() < deadline:
+                found = self.producer.partitions_for(topic)
+            if not found:
+                raise PublishFailed("topic has no partitions", topic=topic, key=None, position=None)
+            self._partitions[topic] = len(found)
+        return self._partitions[topic]
+
+    def send(self, topic: str, key: str, value: bytes, *, partition: int | None = None,
+             position: str | None = None, headers: list[tuple[str, bytes]] | None = None) -> None:
+        if partition is None:
+            partition = partition_for(key, self.partitions(topic), self.settings.partitioner)
+        try:
+            fut = self.producer.send(topic, key=key.encode(), value=value, partition=partition, headers=headers)
+        except KafkaError as exc:
+            raise PublishFailed(f"{type(exc).__name__}: {exc}", topic=topic, key=key, position=position) from exc
+        self._pending.append((fut, topic, key, position))
+
+    def flush(self, timeout: float = 120.0) -> int:
+        """Wait until every pending send is acknowledged (acks=all); raise PublishFailed on the first failure."""
+        self.producer.flush(timeout=timeout)
+        pending, self._pending = self._pending, []
+        for fut, topic, key, position in pending:
+            try:
+                fut.get(timeout=timeout)
+            except KafkaError as exc:
+                raise PublishFailed(f"{type(exc).__name__}: {exc}", topic=topic, key=key, position=position) from exc
+        return len(pending)
+
+    def close(self) -> None:
+        self.producer.close(timeout=10)
+
+
+# ---- claim checks ------------------------------------------------------------------------------------
+def claim_check(env: Envelope, value: bytes, claim_dir: Path) -> Envelope:
+    """Store `value` durably under claim_dir and return the envelope that points at it."""
+    digest = hashlib.sha256(value).hexdigest()
+    claim_dir.mkdir(parents=True, exist_ok=True)
+    path = claim_dir / f"{digest}.json"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(value)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    log.warning("change of %d bytes over the message limit: claim-checked to %s", len(value), path,
+                extra={"tenant": None, "position": env.position})
+    return replace(env, before=None, after=None, claim_check=ClaimCheck(str(path), digest, len(value)))
+
+
+def resolve_claim(env: Envelope) -> Envelope:
+    """The full envelope a claim-checked one points at (EnvelopeError if missing or altered)."""
+    from syncer.envelope import EnvelopeError
+
+    assert env.claim_check is not None
+    path = Path(env.claim_check.path)
+    try:
+        value = path.read_bytes()
+    except OSError as exc:
+        raise EnvelopeError(f"claim-check file unreadable: {exc}", field="claim_check") from exc
+    if hashlib.sha256(value).hexdigest() != env.claim_check.sha256:
+        raise EnvelopeError(f"claim-check file {path} does not match its sha256", field="claim_check")
+    return Envelope.decode(value)
+
+
+def dead_letter_value(*, payload: bytes, reason: str, tenant: int | None, ticket: int | None,
+                      position: str | None, topic: str, partition: int, offset: int, key: bytes | None) -> bytes:
+    """A dead-letter record: the original payload (text, or hex when not UTF-8) with why, whose and where."""
+    try:
+        text: str | None = payload.decode()
+        hexed = None
+    except UnicodeDecodeError:
+        text, hexed = None, payload.hex()
+    return json.dumps({"reason": reason, "tenant": tenant, "ticket": ticket, "position": position,
+                       "topic": topic, "partition": partition, "offset": offset,
+                       "key": None if key is None else key.decode(errors="replace"),
+                       "payload": text, "payload_hex": hexed, "failed_at_ms": int(time.time() * 1000)},
+                      ensure_ascii=False).encode()

@@ -1,0 +1,336 @@
+"""Indexer group member: consumes the change topic and applies it to the embedded search backend.
+
+Input: the change topic (our envelopes, claim checks, watermarks, or Debezium-format events already keyed by
+ticket: syncer.debezium), KafkaSettings and SyncSettings (index root, source for lookups).
+Output: ticket documents in the per-tenant indexes; failed changes in the dead-letter topic; a status file
+per member (<state_dir>/kafka/<member>.json) with, per owned partition, the binlog watermark applied.
+Guarantee: offsets are committed manually, only after the backend write of everything before them has been
+confirmed and dead letters are acknowledged (at-least-once; duplicates are harmless: versions). Batches are
+cut by size and time. Each outcome is classified: ok; stale (an older version: success); retryable (backend,
+lock or source errors: retried with exponential backoff, then applied change by change so only the failing
+ones are dead-lettered); poison (undecodable, unroutable, oversized): dead-lettered with the original
+payload, reason, tenant and source position, and the group goes on. Documents are built by read-modify-write
+of the stored document (syncer.indexer): safe because the tenant partitioner puts every change of a tenant in
+one partition, so exactly one member writes each tenant's index; on a rebalance the member drops its
+uncommitted records and closes its index writers before the new owner opens them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.structs import OffsetAndMetadata
+
+from analyzers import Analyzer, AnalyzerConfig
+from mappings import load_mapping
+from searchcore.embedded import EmbeddedBackend
+from searchcore.positions import BinlogPosition
+from syncer.deadletters import DeadLetterStore
+from syncer.debezium import change_from_debezium, is_debezium
+from syncer.envelope import WATERMARK_KEY, Envelope, EnvelopeError, Watermark, key_tenant, parse_json
+from syncer.events import RowChange
+from syncer.indexer import Indexer
+from syncer.kafka_bus import KafkaSettings, Publisher, dead_letter_value, ensure_topics, resolve_claim
+from syncer.lookups import LookupDirectory
+from syncer.settings import SyncSettings
+from syncer.source_mapping import load_source_mapping
+
+log = logging.getLogger(__name__)
+RETRY_ATTEMPTS = 6
+
+
+@dataclass
+class _Origin:
+    """Where a change came from: the record to dead-letter if it fails."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+@dataclass
+class _Batch:
+    records: list[Any] = field(default_factory=list)
+    started: float = 0.0
+
+
+class _DeadLetterTopic:
+    """The Indexer's dead-letter store, writing to the dead-letter topic with the original record."""
+
+    def __init__(self, owner: KafkaIndexer) -> None:
+        self.owner = owner
+        self.origins: dict[int, _Origin] = {}
+
+    def add(self, change: RowChange, reason: str, *, tenant_id: int | None, ticket_id: int | None) -> int:
+        origin = self.origins.get(id(change))
+        if origin is None:
+            origin = _Origin("?", -1, -1, None, json.dumps(change.to_json(), ensure_ascii=False).encode())
+        self.owner.dead_letter(origin, reason, tenant=tenant_id, ticket=ticket_id,
+                               position=f"{change.file}:{change.offset}")
+        return 0
+
+
+class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, settings: SyncSettings, kafka: KafkaSettings, *, member: str | None = None,
+                 epoch: int = 1) -> None:
+        self.settings = settings
+        self.kafka = kafka
+        self.epoch = epoch                       # version epoch of Debezium-format events
+        self.member = member or f"{socket.gethostname()}-{os.getpid()}"
+        self.mapping = load_source_mapping(settings.source_mapping_path)
+        self.lookups = LookupDirectory(self.mapping, settings.source)
+        self.dlq = _DeadLetterTopic(self)
+        self.publisher = Publisher(kafka, client_id=f"ticketsearch-indexer-{self.member}")
+        self.backend: EmbeddedBackend | None = None
+        self.status_path = settings.state_dir / "kafka" / f"{self.member}.json"
+        self.watermarks: dict[int, dict[str, Any]] = {}
+        self.counts = {"applied": 0, "stale": 0, "written": 0, "dead_lettered": 0, "retries": 0, "batches": 0}
+        self._batch = _Batch()
+        self.consumer: KafkaConsumer | None = None
+        self.replay_run: str | None = None       # set while replaying dead letters
+
+    # ---- group membership -------------------------------------------------------------------------------
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        dropped = len(self._batch.records)
+        self._batch = _Batch()            # not committed: the next owner reads them again
+        self._close_backend()
+        log.info("partitions revoked %s (dropped %d uncommitted records)", sorted(p.partition for p in revoked),
+                 dropped, extra={"tenant": None, "position": None})
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        parts = sorted(p.partition for p in assigned)
+        self.watermarks = {p: w for p, w in self.watermarks.items() if p in parts}
+        self._write_status()
+        log.info("partitions assigned %s to %s", parts, self.member, extra={"tenant": None, "position": None})
+
+    def _open_backend(self) -> EmbeddedBackend:
+        if self.backend is None:
+            mapping = load_mapping("tickets", self.settings.mapping_version)
+            self.backend = EmbeddedBackend(self.settings.index_dir, mapping, Analyzer(AnalyzerConfig()), writable=True)
+        return self.backend
+
+    def _close_backend(self) -> None:
+        if self.backend is not None:
+            self.backend.close()
+            self.backend = None
+
+    # ---- main loop --------------------------------------------------------------------------------------
+    def run(self, *, until: Callable[[], bool] | None = None, topics: list[str] | None = None) -> None:
+        ensure_topics(self.kafka)
+        self.lookups.load_all()
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=self.kafka.bootstrap, group_id=self.kafka.group, client_id=self.member,
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            session_timeout_ms=self.kafka.session_timeout_ms, heartbeat_interval_ms=self.kafka.heartbeat_interval_ms,
+            max_poll_records=self.kafka.batch_max_records, max_poll_interval_ms=600_000,
+            max_partition_fetch_bytes=self.kafka.max_message_bytes + 64 * 1024,
+        )
+        self.consumer.subscribe(topics or [self.kafka.topic], listener=self)
+        try:
+            while not (until is not None and until()):
+                got = self.consumer.poll(timeout_ms=100, max_records=self.kafka.batch_max_records)
+                for tp in sorted(got, key=lambda t: (t.topic, t.partition)):
+                    if not self._batch.records:
+                        self._batch.started = time.monotonic()
+                    self._batch.records.extend(got[tp])
+                batch = self._batch
+                if batch.records and (len(batch.records) >= self.kafka.batch_max_records
+                                      or time.monotonic() - batch.started >= self.kafka.batch_max_wait_s):
+                    self._batch = _Batch()
+                    self.apply_records(batch.records)
+                    self._commit(batch.records)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.consumer is not None:
+            self.consumer.close(autocommit=False)
+            self.consumer = None
+        self.publisher.close()
+        self._close_backend()
+
+    def _commit(self, records: list[Any]) -> None:
+        assert self.consumer is not None
+        self.publisher.flush()                 # dead letters acknowledged before their offsets are committed
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for r in records:
+            offsets[TopicPartition(r.topic, r.partition)] = OffsetAndMetadata(r.offset + 1, "", -1)
+        self.consumer.commit(offsets)
+        self._write_status()
+
+    # ---- applying ---------------------------------------------------------------------------------------
+    def apply_records(self, records: list[Any]) -> None:
+        """Decode, apply with retries, dead-letter what cannot be applied. Raises nothing for bad data."""
+        changes: list[RowChange] = []
+        self.dlq.origins.clear()
+        marks: dict[int, Watermark] = {}
+        for r in records:
+            if r.value is None:
+                continue     # a Debezium tombstone (tombstones.on.delete): compaction only, nothing to apply
+            origin = _Origin(r.topic, r.partition, r.offset, r.key, r.value)
+            if r.key == WATERMARK_KEY:
+                try:
+                    marks[r.partition] = Watermark.from_json(parse_json(r.value))
+                except (EnvelopeError, KeyError, TypeError, ValueError) as exc:
+                    self.dead_letter(origin, f"bad watermark: {exc}", tenant=None, ticket=None, position=None)
+                continue
+            try:
+                change = self.decode(r.value)
+            except (EnvelopeError, KeyError, TypeError, ValueError) as exc:
+                tenant = key_tenant(r.key.decode(errors="replace")) if r.key else None
+                self.dead_letter(origin, f"undecodable change: {exc}", tenant=tenant, ticket=None, position=None)
+                continue
+            self.dlq.origins[id(change)] = origin
+            changes.append(change)
+        if changes:
+            self._apply_with_retries(changes)
+        for p, mark in marks.items():
+            self.watermarks[p] = {"position": mark.position.to_json(), "observed_ms": mark.observed_ms,
+                                  "applied_ms": int(time.time() * 1000)}
+        self.counts["batches"] += 1
+
+    def decode(self, value: bytes) -> RowChange:
+        data = parse_json(value)
+        if is_debezium(data):
+            return change_from_debezium(data, epoch=self.epoch, mapping=self.mapping)
+        env = Envelope.from_json(data)
+        if env.claim_check is not None:
+            env = resolve_claim(env)
+        return env.to_change()
+
+    def _indexer(self) -> Indexer:
+        return Indexer(self._open_backend(), self.mapping, self.lookups, cast(DeadLetterStore, self.dlq),
+                       max_document_bytes=self.settings.max_document_bytes)
+
+    def _apply_with_retries(self, changes: list[RowChange]) -> None:
+        delay = 0.1
+        for attempt in range(1, RETRY_ATTEMPTS + 1):
+            try:
+                report = self._indexer().apply(changes, None)
+                self.counts["applied"] += report.changes
+                self.counts["written"] += report.documents_written
+                self.counts["stale"] += report.stale
+                return
+            except Exception as exc:  # noqa: BLE001 - classified: retryable, then isolated below
+                self.counts["retries"] += 1
+                log.warning("batch of %d changes failed (attempt %d/%d): %s; retrying in %.1f s", len(changes),
+                            attempt, RETRY_ATTEMPTS, exc, delay,
+                            extra={"tenant": None, "position": f"{changes[0].file}:{changes[0].offset}"})
+                self._close_backend()
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        for change in changes:   # isolate: only the changes that keep failing are dead-lettered
+            try:
+                self._indexer().apply([change], None)
+            except Exception as exc:  # noqa: BLE001 - dead-lettered with the reason
+                self._close_backend()
+                origin = self.dlq.origins[id(change)]
+                row = change.after if change.after is not None else change.before
+                self.dead_letter(origin, f"failed after {RETRY_ATTEMPTS} attempts: {type(exc).__name__}: {exc}",
+                                 tenant=None if row is None else row.get("tenant_id"), ticket=None,
+                                 position=f"{change.file}:{change.offset}")
+
+    def dead_letter(self, origin: _Origin, reason: str, *, tenant: int | None, ticket: int | None,
+                    position: str | None) -> None:
+        self.counts["dead_lettered"] += 1
+        log.warning("dead-lettered (%d so far): %s", self.counts["dead_lettered"], reason,
+                    extra={"tenant": tenant, "position": position})
+        value = dead_letter_value(payload=origin.value, reason=reason, tenant=tenant, ticket=ticket,
+                                  position=position, topic=origin.topic, partition=origin.partition,
+                                  offset=origin.offset, key=origin.key)
+        if self.replay_run is not None:
+            value = json.dumps({**json.loads(value), "replay_run": self.replay_run}, ensure_ascii=False).encode()
+        self.publisher.send(self.kafka.dlq_topic, "" if tenant is None else str(tenant), value, partition=0,
+                            position=position)
+
+    def _write_status(self) -> None:
+        self.status_path.parent.mkdir(parents=True, exist_ok=True)
+        data = {"member": self.member, "updated_ms": int(time.time() * 1000), "counts": self.counts,
+                "partitions": {str(p): w for p, w in sorted(self.watermarks.items())}}
+        tmp = self.status_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, self.status_path)
+
+
+# ---- lag, against the binlog ----------------------------------------------------------------------------
+def applied_watermarks(state_dir: Path) -> dict[int, dict[str, Any]]:
+    """Per partition, the furthest binlog watermark any member has applied and committed."""
+    best: dict[int, dict[str, Any]] = {}
+    for path in (state_dir / "kafka").glob("*.json"):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        for p, w in data.get("partitions", {}).items():
+            cur = best.get(int(p))
+            pos = BinlogPosition.from_json(w["position"])
+            if cur is None or BinlogPosition.from_json(cur["position"]) < pos:
+                best[int(p)] = w
+    return best
+
+
+def lag(state_dir: Path, partitions: int, source_position: BinlogPosition) -> dict[str, Any]:
+    """How far the index is behind the source: the slowest partition's binlog watermark (position, bytes when
+    in the same file, and the time since the source was there). Kafka end offsets are never used."""
+    marks = applied_watermarks(state_dir)
+    if len(marks) < partitions:
+        return {"synced": False, "partitions_seen": len(marks), "source": source_position.to_json()}
+    slowest = min(marks.values(), key=lambda w: BinlogPosition.from_json(w["position"]).key())
+    pos = BinlogPosition.from_json(slowest["position"])
+    behind_bytes = source_position.offset - pos.offset if pos.file == source_position.file else None
+    return {"synced": source_position <= pos, "source": source_position.to_json(), "applied": pos.to_json(),
+            "behind_bytes": behind_bytes, "behind_ms": max(0, int(time.time() * 1000) - int(slowest["observed_ms"]))}
+
+
+def replay_dead_letters(settings: SyncSettings, kafka: KafkaSettings, *, idle_s: float = 3.0) -> dict[str, int]:
+    """Re-apply every dead letter through the normal versioned path (a change made stale meanwhile is a no-op);
+    the ones that fail again are dead-lettered again, marked with this run so the run stops there."""
+    run = uuid.uuid4().hex
+    indexer = KafkaIndexer(settings, kafka, member=f"dlq-replay-{run[:8]}")
+    indexer.replay_run = run
+    indexer.lookups.load_all()
+    consumer = KafkaConsumer(kafka.dlq_topic, bootstrap_servers=kafka.bootstrap,
+                             group_id=f"{kafka.group}.dlq-replay", enable_auto_commit=False,
+                             auto_offset_reset="earliest", session_timeout_ms=kafka.session_timeout_ms,
+                             heartbeat_interval_ms=kafka.heartbeat_interval_ms)
+    result = {"replayed": 0, "failed": 0}
+    try:
+        idle_since = time.monotonic()
+        while time.monotonic() - idle_since < idle_s:
+            got = consumer.poll(timeout_ms=200)
+            if not got:
+                continue
+            idle_since = time.monotonic()
+            for tp, records in got.items():
+                for r in records:
+                    letter = json.loads(r.value)
+                    if letter.get("replay_run") == run:
+                        continue
+                    payload = (letter["payload"].encode() if letter.get("payload") is not None
+                               else bytes.fromhex(letter["payload_hex"]))
+                    before = indexer.counts["dead_lettered"]
+                    fake = type("R", (), {"topic": letter["topic"], "partition": letter["partition"],
+                                          "offset": letter["offset"], "value": payload,
+                                          "key": None if letter["key"] is None else letter["key"].encode()})
+                    indexer.apply_records([fake])
+                    failed = indexer.counts["dead_lettered"] > before
+                    result["failed" if failed else "replayed"] += 1
+                consumer.commit({tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)})
+            indexer.publisher.flush()
+    finally:
+        consumer.close(autocommit=False)
+        indexer.close()
+    return result

@@ -1,0 +1,247 @@
+"""Tailer → Kafka: publishes the initial snapshot and then every committed binlog transaction to the change topic.
+
+Input: SyncSettings (source, state dir with the binlog checkpoint) and KafkaSettings.
+Output: one envelope per row change (syncer.envelope) keyed `<tenant>:ticket:<id>`, partitioned by tenant,
+plus a watermark in every partition after each acknowledged batch; <state_dir>/checkpoint.json.
+Guarantee (invariant 1): the binlog checkpoint lives outside Kafka (Tansu's memory storage forgets everything
+on restart) and advances to a transaction's end only after every message of that transaction and of all
+before it is acknowledged by the broker (acks=all, `Publisher.flush`); a crash at any point resumes at or
+before the first unacknowledged change, so changes may be published twice, never lost (versions make the
+duplicates harmless). A change over the broker's message limit is claim-checked, never dropped.
+Known limit: a re-snapshot (DDL that replaces a mapped table, a new binlog history) republishes every row at
+the new snapshot's version but does not tombstone rows gone from the source (the embedded service does).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import pymysql
+
+from searchcore.positions import BinlogPosition
+from syncer.checkpoint import Checkpoint, CheckpointStore, SnapshotProgress
+from syncer.envelope import WATERMARK_KEY, Watermark, document_keys, envelopes_for
+from syncer.events import RowChange, Transaction
+from syncer.kafka_bus import KafkaSettings, Publisher, claim_check, ensure_topics
+from syncer.preflight import current_identity, preflight
+from syncer.settings import SyncSettings
+from syncer.snapshot import ConsistentSnapshot
+from syncer.source_mapping import load_source_mapping
+from syncer.tailer import SourceChanged, TailerConfig, tail_forever
+
+log = logging.getLogger(__name__)
+IDLE_WATERMARK_S = 1.0
+
+
+@dataclass(frozen=True)
+class PublishReport:
+    transactions: int
+    changes: int
+    messages: int
+    position: BinlogPosition
+
+
+class KafkaTailer:
+    def __init__(self, settings: SyncSettings, kafka: KafkaSettings) -> None:
+        self.settings = settings
+        self.kafka = kafka
+        self.mapping = load_source_mapping(settings.source_mapping_path)
+        self.checkpoints = CheckpointStore(settings.state_dir)
+        self.claim_dir = kafka.claim_dir or settings.state_dir / "claims"
+        self.stop_event = threading.Event()
+        self.publisher: Publisher | None = None
+        self.server_id = 0
+        self.messages = 0
+
+    # ---- lifecycle ------------------------------------------------------------------------------------
+    def run(self, *, until: Callable[[], bool] | None = None,
+            on_batch: Callable[[PublishReport], None] | None = None) -> None:
+        preflight(self.settings.source)
+        ensure_topics(self.kafka)
+        self.server_id = _server_id(self.settings)
+        self.publisher = Publisher(self.kafka)
+        try:
+            while True:
+                ckpt = self.checkpoints.load()
+                if ckpt is None or ckpt.position is None:
+                    ckpt = self.publish_snapshot(ckpt)
+                    if ckpt is None:
+                        return
+                resync = self._stream(ckpt, until, on_batch)
+                if resync is None:
+                    return
+                new_epoch, reason = resync
+                epoch = ckpt.epoch + (1 if new_epoch else 0)
+                log.warning("re-snapshot through Kafka (%s), epoch %d", reason, epoch,
+                            extra={"tenant": None, "position": str(ckpt.position)})
+                self.checkpoints.save(Checkpoint(position=None, epoch=epoch, snapshot=None,
+                                                 source=current_identity(self.settings.source)))
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.publisher is not None:
+            self.publisher.close()
+            self.publisher = None
+
+    # ---- publishing -----------------------------------------------------------------------------------
+    def publish(self, changes: Sequence[RowChange]) -> int:
+        """Queue the envelopes of `changes` (one message per document key); returns the number queued."""
+        assert self.publisher is not None
+        sent = 0
+        db = self.settings.source.database
+        for ch, env in zip(changes, envelopes_for(changes, server_id=self.server_id, db=db), strict=True):
+            keys = document_keys(ch, self.mapping)
+            if not keys:
+                continue
+            value = env.encode()
+            if len(value) > self.kafka.max_message_bytes:
+                value = claim_check(env, value, self.claim_dir).encode()
+            for key in keys:
+                self.publisher.send(self.kafka.topic, key, value, position=env.position)
+                sent += 1
+        self.messages += sent
+        return sent
+
+    def watermark(self, position: BinlogPosition) -> None:
+        assert self.publisher is not None
+        value = Watermark(position, int(time.time() * 1000)).encode()
+        for p in range(self.publisher.partitions(self.kafka.topic)):
+            self.publisher.send(self.kafka.topic, WATERMARK_KEY.decode(), value, partition=p, position=str(position))
+
+    def publish_snapshot(self, ckpt: Checkpoint | None) -> Checkpoint | None:
+        """Publish (or resume publishing) a consistent snapshot as `r` envelopes; the streaming checkpoint is
+        set to the snapshot position once every row is acknowledged."""
+        assert self.publisher is not None
+        epoch = ckpt.epoch if ckpt is not None else 1
+        snap = ckpt.snapshot if ckpt is not None else None
+        identity = (ckpt.source if ckpt is not None and ckpt.source else None) or current_identity(self.settings.source)
+        rows = 0
+        with ConsistentSnapshot(self.settings.source, self.mapping, epoch) as cs:
+            assert cs.position is not None
+            if snap is None:
+                snap = SnapshotProgress(started_at=cs.position)
+                self.checkpoints.save(Checkpoint(position=None, epoch=epoch, snapshot=snap, source=identity))
+            for tenant in [t for t in cs.tenants() if t not in snap.tenants_done]:
+                after = snap.after_id if snap.tenant == tenant else 0
+                for chunk in cs.chunks(tenant, after, self.settings.snapshot_chunk_rows):
+                    self.publish(chunk.changes)
+                    self.publisher.flush()
+                    rows += len(chunk.changes)
+                    snap = SnapshotProgress(snap.started_at, snap.tenants_done, tenant, chunk.last_id)
+                    self.checkpoints.save(Checkpoint(position=None, epoch=epoch, snapshot=snap, source=identity))
+                    if self.stop_event.is_set():
+                        return None
+                snap = SnapshotProgress(snap.started_at, (*snap.tenants_done, tenant), None, 0)
+                self.checkpoints.save(Checkpoint(position=None, epoch=epoch, snapshot=snap, source=identity))
+        self.watermark(snap.started_at)
+        self.publisher.flush()
+        done = Checkpoint(position=snap.started_at, epoch=epoch, snapshot=None, source=identity)
+        self.checkpoints.save(done)
+        log.info("snapshot published: %d rows at %s", rows, snap.started_at,
+                 extra={"tenant": None, "position": str(snap.started_at)})
+        return done
+
+    # ---- streaming ------------------------------------------------------------------------------------
+    def _stream(self, ckpt: Checkpoint, until: Callable[[], bool] | None,
+                on_batch: Callable[[PublishReport], None] | None) -> tuple[bool, str] | None:
+        assert ckpt.position is not None and self.publisher is not None
+        config = TailerConfig(source=self.settings.source, tables=self.mapping.tables(),
+                              json_columns={self.mapping.document.table: self.mapping.document.json_columns},
+                              epoch=ckpt.epoch, replica_server_id=self.settings.replica_server_id,
+                              source_identity=ckpt.source)
+        feed = _Feed(config, ckpt.position)
+        mapped = self.mapping.tables()
+        last_flush = time.monotonic()
+        try:
+            while not self.stop_event.is_set() and not (until is not None and until()):
+                txns, failure = feed.take(self.settings.batch_max_changes, self.settings.batch_max_wait_s)
+                if isinstance(failure, SourceChanged):
+                    return True, f"source changed: {failure.reason}"
+                if failure is not None:
+                    raise RuntimeError(f"binlog tailer failed: {failure!r}") from failure
+                if not txns:
+                    if time.monotonic() - last_flush >= IDLE_WATERMARK_S:
+                        self.watermark(ckpt.position)    # an idle source: lag stays measurable
+                        self.publisher.flush()
+                        last_flush = time.monotonic()
+                    continue
+                changes = [c for t in txns for c in t.changes]
+                sent = self.publish(changes)
+                end = txns[-1].end
+                self.watermark(end)
+                self.publisher.flush()                   # every message before `end` is acknowledged ...
+                last_flush = time.monotonic()
+                replaced = sorted({t for txn in txns for s in txn.schema_changes for t in s.replaced_tables(mapped)})
+                if replaced:
+                    return False, f"DDL replaced {', '.join(replaced)} at {end}"
+                ckpt = ckpt.advanced(end)
+                self.checkpoints.save(ckpt)              # ... so the checkpoint may pass it
+                if on_batch is not None:
+                    on_batch(PublishReport(len(txns), len(changes), sent, end))
+            return None
+        finally:
+            feed.close()
+
+
+class _Feed:
+    """Transactions from tail_forever, read by a thread into a bounded queue (whole transactions only)."""
+
+    def __init__(self, config: TailerConfig, start: BinlogPosition) -> None:
+        self._queue: queue.Queue[Transaction | BaseException] = queue.Queue(maxsize=20_000)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(config, start), daemon=True, name="binlog-feed")
+        self._thread.start()
+
+    def _run(self, config: TailerConfig, start: BinlogPosition) -> None:
+        try:
+            for txn in tail_forever(config, start, should_stop=self._stop.is_set):
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(txn, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException as exc:  # noqa: BLE001 - handed to the publishing loop, which stops
+            self._queue.put(exc)
+
+    def take(self, max_changes: int, max_wait_s: float) -> tuple[list[Transaction], BaseException | None]:
+        out: list[Transaction] = []
+        count = 0
+        deadline = time.monotonic() + max_wait_s
+        while count < max_changes:
+            timeout = max(0.0, deadline - time.monotonic()) if out else 0.2
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                break
+            if isinstance(item, BaseException):
+                if out:
+                    self._queue.put(item)   # reported after the transactions before it are published
+                    return out, None
+                return out, item
+            out.append(item)
+            count += len(item.changes)
+            if item.schema_changes:
+                break
+        return out, None
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+def _server_id(settings: SyncSettings) -> int:
+    conn = pymysql.connect(**settings.source.connect_kwargs(with_database=False))
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT @@server_id")
+            row = cur.fetchone()
+            return int(row[0]) if row else 0
+    finally:
+        conn.close()

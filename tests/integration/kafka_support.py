@@ -1,0 +1,127 @@
+"""Kafka test support: a private Tansu broker per test session (scripts/tansu.sh, memory storage), unique topic
+and group names per test, the two pipeline halves as real processes (so they can be killed -9), and waiting on
+the binlog watermarks the indexers applied (never on Kafka end offsets, which Tansu reports wrongly)."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from mariadb_fixture import free_port
+from support import PROJECT, SyncProcess, env_for, source_position
+
+from searchcore.dbconfig import MySQLSettings
+from syncer.kafka_bus import KafkaSettings
+from syncer.kafka_indexer import applied_watermarks
+
+SCRIPT = PROJECT / "scripts" / "tansu.sh"
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def tansu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """bootstrap address of a private Tansu broker for the session."""
+    workdir = tmp_path_factory.mktemp("tansu")
+    port = free_port()
+    out = subprocess.run([str(SCRIPT), "start", "--dir", str(workdir), "--port", str(port)], capture_output=True,
+                         text=True, timeout=60, check=True)
+    print(f"\nprivate Tansu broker: {out.stdout.strip()}")
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([str(SCRIPT), "stop", "--dir", str(workdir)], timeout=60, check=False)
+
+
+@pytest.fixture()
+def kafka(tansu: str, request: pytest.FixtureRequest) -> KafkaSettings:
+    n = next(_names)
+    return KafkaSettings(bootstrap=tansu, topic=f"t{n}.changes", partitions=6, group=f"g{n}",
+                         session_timeout_ms=4000, heartbeat_interval_ms=500, batch_max_wait_s=0.1)
+
+
+def kafka_env(kafka: KafkaSettings, **extra: str) -> dict[str, str]:
+    env = {"TICKETSEARCH_KAFKA_BOOTSTRAP": kafka.bootstrap, "TICKETSEARCH_KAFKA_TOPIC": kafka.topic,
+           "TICKETSEARCH_KAFKA_PARTITIONS": str(kafka.partitions), "TICKETSEARCH_KAFKA_GROUP": kafka.group,
+           "TICKETSEARCH_KAFKA_SESSION_TIMEOUT_MS": str(kafka.session_timeout_ms),
+           "TICKETSEARCH_KAFKA_HEARTBEAT_MS": str(kafka.heartbeat_interval_ms),
+           "TICKETSEARCH_KAFKA_BATCH_MAX_WAIT_S": str(kafka.batch_max_wait_s),
+           "TICKETSEARCH_KAFKA_MAX_MESSAGE_BYTES": str(kafka.max_message_bytes)}
+    env.update(extra)
+    return env
+
+
+class TailerProcess(SyncProcess):
+    """`ticketsearch sync --bus kafka` as a child process."""
+
+    def __init__(self, db: MySQLSettings, state_dir: Path, kafka: KafkaSettings, **env: str) -> None:
+        super().__init__(db, state_dir, "--bus", "kafka", **kafka_env(kafka, **env))
+        self.log_path = state_dir.parent / "tailer.log"
+
+
+class IndexerProcess(SyncProcess):
+    """`ticketsearch index --member NAME` as a child process."""
+
+    def __init__(self, db: MySQLSettings, state_dir: Path, kafka: KafkaSettings, member: str, **env: str) -> None:
+        super().__init__(db, state_dir, **kafka_env(kafka, **env))
+        self.member = member
+        self.log_path = state_dir.parent / f"indexer-{member}.log"
+
+    def start(self) -> IndexerProcess:
+        self.starts += 1
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n--- start #{self.starts} ---\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen([sys.executable, "-m", "ticketsearch.cli", "index", "--member", self.member],
+                                         cwd=PROJECT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        return self
+
+
+@dataclass
+class Pipeline:
+    tailer: TailerProcess
+    indexers: list[IndexerProcess]
+
+    def start(self) -> Pipeline:
+        self.tailer.start()
+        for ix in self.indexers:
+            ix.start()
+        return self
+
+    def stop(self) -> None:
+        self.tailer.stop()
+        for ix in self.indexers:
+            ix.stop()
+
+    def logs(self) -> str:
+        return "\n".join(p.log()[-3000:] for p in (self.tailer, *self.indexers))
+
+
+def wait_indexed(db: MySQLSettings, index_state: Path, kafka: KafkaSettings, *, timeout: float = 180.0,
+                 pipeline: Pipeline | None = None) -> None:
+    """Wait until every partition's applied binlog watermark reaches the source's current position."""
+    target = source_position(db)
+    deadline = time.monotonic() + timeout
+    marks: dict[int, dict[str, object]] = {}
+    while time.monotonic() < deadline:
+        marks = applied_watermarks(index_state)
+        from searchcore.positions import BinlogPosition
+
+        if len(marks) == kafka.partitions and all(
+                target <= BinlogPosition.from_json(m["position"]) for m in marks.values()):  # type: ignore[arg-type]
+            return
+        if pipeline is not None:
+            dead = [p for p in (pipeline.tailer, *pipeline.indexers) if not p.alive()]
+            if dead:
+                raise AssertionError(f"pipeline process died:\n{pipeline.logs()}")
+        time.sleep(0.1)
+    raise AssertionError(f"not indexed to {target} within {timeout} s: {marks}\n"
+                         f"{pipeline.logs() if pipeline else ''}")
+
+
+__all__ = ["IndexerProcess", "Pipeline", "TailerProcess", "env_for", "kafka_env", "wait_indexed"]

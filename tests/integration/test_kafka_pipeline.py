@@ -1,0 +1,98 @@
+"""Acceptance (issue 5): binlog -> tailer -> Kafka (Tansu, 6 partitions) -> indexer group of 2 processes.
+
+- a mixed stream of >= 50,000 changes (tickets, comments, tags) across >= 10 tenants ends with the index equal
+  to MariaDB, while the tailer and, separately, an indexer are killed -9 at seeded random moments;
+- replaying the whole topic from offset 0 (a new group) changes nothing: duplicates and stale messages are
+  harmless and deleted tickets never come back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from kafka_support import IndexerProcess, Pipeline, TailerProcess, kafka, tansu, wait_indexed  # noqa: F401
+from support import compare_index_with_db
+from test_crash_safety import dump, run_workload_in_background, tenants_of
+from workload import DATA, Workload
+
+from searchcore.dbconfig import MySQLSettings
+from syncer.kafka_bus import KafkaSettings
+from syncer.load import load_corpora
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not (DATA / "medical_dialogue.csv").exists(), reason=f"real corpora not found in {DATA}"),
+]
+SEED = int(os.environ.get("TICKETSEARCH_TEST_SEED", "20261203"))
+CLEAN = {"missing": [], "extra": [], "stale": []}
+CHANGES = int(os.environ.get("TICKETSEARCH_KAFKA_TEST_CHANGES", "50000"))
+
+
+def pipeline_for(db: MySQLSettings, tmp: Path, kafka: KafkaSettings, members: int = 2) -> tuple[Pipeline, Path]:
+    tailer_state, index_state = tmp / "tailer-state", tmp / "index-state"
+    claims = str(tmp / "claims")
+    tailer = TailerProcess(db, tailer_state, kafka, TICKETSEARCH_KAFKA_CLAIM_DIR=claims)
+    indexers = [IndexerProcess(db, index_state, kafka, f"m{i}", TICKETSEARCH_KAFKA_CLAIM_DIR=claims)
+                for i in range(members)]
+    return Pipeline(tailer, indexers), index_state
+
+
+def test_50000_changes_two_indexers_kill9_and_replay_from_zero(fresh_db: MySQLSettings, tmp_path: Path,
+                                                                kafka: KafkaSettings) -> None:
+    load_corpora(fresh_db, DATA, limit_per_file=80)
+    load_corpora(fresh_db, DATA, limit_per_file=80, tenant_id_offset=100)
+    tenants = tenants_of(fresh_db)
+    assert len(tenants) >= 10
+    pipe, index_state = pipeline_for(fresh_db, tmp_path, kafka)
+    pipe.start()
+    wait_indexed(fresh_db, index_state, kafka, pipeline=pipe)
+    work = Workload(fresh_db, tenants, seed=SEED)
+    work.prepare()
+    thread, errors = run_workload_in_background(work, CHANGES)
+    rng = random.Random(SEED)
+    kills: list[tuple[str, float, int]] = []
+    victims = ["tailer", "indexer", "tailer", "indexer"]
+    while victims:   # seeded moments, while the workload writes (or the pipeline catches up)
+        delay = rng.uniform(1.0, 6.0)
+        time.sleep(delay)
+        victim = victims.pop(0)
+        proc = pipe.tailer if victim == "tailer" else pipe.indexers[rng.randrange(len(pipe.indexers))]
+        proc.kill9()
+        kills.append((victim, round(delay, 2), work.changes))
+        proc.start()
+    thread.join()
+    assert not errors, errors
+    print(f"\nseed {SEED}: kill -9 points (victim, delay s, changes written): {kills}")
+    wait_indexed(fresh_db, index_state, kafka, pipeline=pipe, timeout=600)
+    assert work.changes >= CHANGES
+    assert compare_index_with_db(fresh_db, index_state) == CLEAN
+    pipe.stop()
+    before = dump(fresh_db, index_state)
+
+    # replay the whole topic from offset 0 with a new group over the same index: nothing changes
+    replay = replace(kafka, group=kafka.group + "-replay")
+    again = IndexerProcess(fresh_db, index_state, replay, "replay",
+                           TICKETSEARCH_KAFKA_CLAIM_DIR=str(tmp_path / "claims")).start()
+    deadline = time.monotonic() + 300
+    status = index_state / "kafka" / "replay.json"
+    while time.monotonic() < deadline:
+        data = json.loads(status.read_text()) if status.exists() else {}
+        if len(data.get("partitions", {})) == kafka.partitions:
+            # every partition's last watermark (the tailer's final checkpoint) applied again: all read
+            marks = {p: w["position"] for p, w in data["partitions"].items()}
+            tailer_marks = json.loads((tmp_path / "tailer-state" / "checkpoint.json").read_text())["position"]
+            if all(m["file"] == tailer_marks["file"] and m["offset"] >= tailer_marks["offset"] for m in marks.values()):
+                break
+        assert again.alive(), again.log()[-3000:]
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"replay did not finish: {again.log()[-3000:]}")
+    again.stop()
+    assert dump(fresh_db, index_state) == before
+    assert compare_index_with_db(fresh_db, index_state) == CLEAN
