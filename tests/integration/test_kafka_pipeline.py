@@ -34,7 +34,8 @@ CLEAN = {"missing": [], "extra": [], "stale": []}
 CHANGES = int(os.environ.get("TICKETSEARCH_KAFKA_TEST_CHANGES", "50000"))
 
 
-def pipeline_for(db: MySQLSettings, tmp: Path, kafka: KafkaSettings, members: int = 2) -> tuple[Pipeline, Path]:
+def pipeline_for(db: MySQLSettings, tmp: Path, kafka: KafkaSettings,  # noqa: F811
+                 members: int = 2) -> tuple[Pipeline, Path]:
     tailer_state, index_state = tmp / "tailer-state", tmp / "index-state"
     claims = str(tmp / "claims")
     tailer = TailerProcess(db, tailer_state, kafka, TICKETSEARCH_KAFKA_CLAIM_DIR=claims)
@@ -44,7 +45,7 @@ def pipeline_for(db: MySQLSettings, tmp: Path, kafka: KafkaSettings, members: in
 
 
 def test_50000_changes_two_indexers_kill9_and_replay_from_zero(fresh_db: MySQLSettings, tmp_path: Path,
-                                                                kafka: KafkaSettings) -> None:
+                                                                kafka: KafkaSettings) -> None:  # noqa: F811
     load_corpora(fresh_db, DATA, limit_per_file=80)
     load_corpora(fresh_db, DATA, limit_per_file=80, tenant_id_offset=100)
     tenants = tenants_of(fresh_db)
