@@ -9,6 +9,12 @@ tombstones, so a replayed older insert cannot bring them back.
 
 Layout: <root>/tenants/<tenant_id>/gen-<n>/ (Tantivy files) and <root>/tenants/<tenant_id>/CURRENT
 (the active generation). One writer per index; readers in other processes reload after commits.
+Generations (issue 7, docs/reindex.md): the writer process may build gen-<n+1> next to the active one
+(`create_generation`, writes with `generation=`), switch CURRENT atomically (write + fsync + rename) and
+drop the old one. Each generation records its analyzer identity (and dictionary version) in its meta doc
+and is written and queried with that analyzer (`analyzer_resolver`). Readers stat CURRENT on every read and
+reopen when it changed; inside a `request_scope()` the first generation a request reads is pinned, so the
+analyzer a query was compiled with and the searcher it runs on always belong to the same generation.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +36,7 @@ from analyzers import Analyzer
 from mappings import IndexMapping
 from searchcore.backend import SearchRequest, SearchResult, TenantState, UnknownTenant, WriteOutcome
 from searchcore.documents import StoredTicket
+from searchcore.generations import _SCOPE, GenerationsMixin, _stat_key
 from searchcore.positions import BinlogPosition
 from searchcore.tantivy_schema import (
     META_KEY,
@@ -57,6 +64,8 @@ class _TenantIndex:
     # index was created by this process: then an id missing here is missing from the index (no lookup).
     versions: dict[int, int] = field(default_factory=dict)
     complete: bool = False
+    analyzer: Analyzer | None = None              # the generation's own analyzer (None: the backend default)
+    current_stat: tuple[int, int] | None = None   # (inode, mtime) of CURRENT when this generation was opened
 
     def remember(self, ticket_id: int, version: int) -> None:
         if len(self.versions) >= VERSION_CACHE_LIMIT:
@@ -65,7 +74,7 @@ class _TenantIndex:
         self.versions[ticket_id] = version
 
 
-class EmbeddedBackend:
+class EmbeddedBackend(GenerationsMixin):
     """Tantivy indexes under `root`. `writable=True` in the sync process only (one writer per index)."""
 
     def __init__(self, root: Path, mapping: IndexMapping, analyzer: Analyzer, *, writable: bool,
@@ -74,6 +83,10 @@ class EmbeddedBackend:
         self.mapping = mapping
         self.analyzer = analyzer
         self.writable = writable
+        # (tenant, generation meta) -> the analyzer recorded with that generation (None: the default)
+        self.analyzer_resolver: Callable[[int, dict[str, Any]], Analyzer | None] | None = None
+        self._building: dict[tuple[int, str], _TenantIndex] = {}
+        self._gen_terms: dict[str, dict[str, tuple[str, str]]] = {}
         self.schema = build_schema(mapping)
         self._writer_heap = writer_heap_bytes
         self._reload_interval = reload_interval_s
@@ -115,16 +128,77 @@ class EmbeddedBackend:
             writer = index.writer(self._writer_heap, 1) if self.writable else None
             ti = _TenantIndex(tenant_id, gen_dir, index, writer, {}, complete=created and self.writable)
             ti.meta = self._read_meta(ti)
+            ti.analyzer = self._resolve_analyzer(tenant_id, ti.meta)
+            ti.current_stat = _stat_key(current)
             ti.last_reload = time.monotonic()
             self._indexes[tenant_id] = ti
             return ti
 
     def _reader(self, tenant_id: int) -> _TenantIndex:
+        scope = _SCOPE.get()
+        if scope is not None and tenant_id in scope.pinned:
+            return scope.pinned[tenant_id]
         ti = self._open(tenant_id, create=False)
-        if not self.writable and time.monotonic() - ti.last_reload >= self._reload_interval:
-            ti.index.reload()
-            ti.last_reload = time.monotonic()
+        if not self.writable:
+            ti = self._follow_current(ti)
+            if time.monotonic() - ti.last_reload >= self._reload_interval:
+                ti.index.reload()
+                ti.last_reload = time.monotonic()
+        if scope is not None:
+            scope.pinned[tenant_id] = ti
         return ti
+
+    def _follow_current(self, ti: _TenantIndex) -> _TenantIndex:
+        """Reopen the tenant when CURRENT names another generation than the one open (an atomic switch)."""
+        current = ti.path.parent / "CURRENT"
+        key = _stat_key(current)
+        if key is None or key == ti.current_stat:
+            return ti
+        if current.read_text().strip() == ti.path.name:
+            ti.current_stat = key
+            return ti
+        with self._lock:
+            if self._indexes.get(ti.tenant_id) is ti:
+                del self._indexes[ti.tenant_id]
+        log.info("tenant switched to %s", current.read_text().strip(), extra={"tenant": ti.tenant_id, "position": None})
+        return self._open(ti.tenant_id, create=False)
+
+    def _resolve_analyzer(self, tenant_id: int, meta: dict[str, Any]) -> Analyzer | None:
+        return None if self.analyzer_resolver is None else self.analyzer_resolver(tenant_id, meta)
+
+    @property
+    def analyzer(self) -> Analyzer:
+        """The analyzer of the generation the current request reads (see `request_scope`), else the default."""
+        scope = _SCOPE.get()
+        if scope is not None and scope.tenant is not None:
+            try:
+                found = self._reader(scope.tenant).analyzer
+            except UnknownTenant:
+                found = None
+            if found is not None:
+                return found
+        return self._default_analyzer
+
+    @analyzer.setter
+    def analyzer(self, value: Analyzer) -> None:
+        self._default_analyzer = value
+
+    def analyzer_for(self, tenant_id: int) -> Analyzer:
+        try:
+            return self._reader(tenant_id).analyzer or self._default_analyzer
+        except UnknownTenant:
+            return self._default_analyzer
+
+    def _target(self, tenant_id: int, generation: str | None, *, create: bool) -> _TenantIndex:
+        if generation is None:
+            return self._open(tenant_id, create=create)
+        with self._lock:
+            found = self._building.get((tenant_id, generation))
+        if found is not None:
+            return found
+        if generation == self.current_generation(tenant_id):
+            return self._open(tenant_id, create=False)
+        raise UnknownTenant(f"generation {generation} is not open for writing", tenant_id=tenant_id)
 
     def close(self) -> None:
         with self._lock:
@@ -158,9 +232,10 @@ class EmbeddedBackend:
         )
 
     # ---- writes ----------------------------------------------------------------------------------
-    def load(self, tenant_id: int, ticket_ids: Sequence[int]) -> dict[int, StoredTicket]:
+    def load(self, tenant_id: int, ticket_ids: Sequence[int], *, generation: str | None = None
+             ) -> dict[int, StoredTicket]:
         try:
-            ti = self._open(tenant_id, create=False)
+            ti = self._target(tenant_id, generation, create=False)
         except UnknownTenant:
             return {}
         wanted = set(ticket_ids)
@@ -179,32 +254,35 @@ class EmbeddedBackend:
                 ti.remember(doc.ticket_id, doc.version)
         return found
 
-    def write(self, tenant_id: int, docs: Sequence[StoredTicket], applied: BinlogPosition | None) -> WriteOutcome:
+    def write(self, tenant_id: int, docs: Sequence[StoredTicket], applied: BinlogPosition | None, *,
+              generation: str | None = None, force: bool = False) -> WriteOutcome:
+        """`force` (reconcile repairs only) also replaces a stored document of the same version."""
         if not self.writable:
             raise RuntimeError("backend opened read-only")
-        ti = self._open(tenant_id, create=True)
+        ti = self._target(tenant_id, generation, create=True)
+        analyzer = ti.analyzer or self._default_analyzer
         assert ti.writer is not None
         try:
             unknown = [d.ticket_id for d in docs if d.ticket_id not in ti.versions]
             if unknown and not ti.complete:
-                self.load(tenant_id, unknown)  # fills ti.versions with what the index holds
+                self.load(tenant_id, unknown, generation=generation)  # fills ti.versions with what the index holds
             written = stale = 0
             for doc in docs:
                 if doc.tenant_id != tenant_id:
                     raise ValueError(f"document {doc.doc_key} written to tenant {tenant_id}")
                 old = ti.versions.get(doc.ticket_id)
-                if old is not None and old >= doc.version:
+                if old is not None and (old > doc.version or (old == doc.version and not force)):
                     stale += 1
                     continue
                 if old is not None:
                     ti.writer.delete_documents_by_term("doc_key", doc.doc_key)
-                ti.writer.add_document(self._to_tantivy(doc))
+                ti.writer.add_document(self._to_tantivy(doc, analyzer))
                 ti.remember(doc.ticket_id, doc.version)
                 written += 1
             meta = dict(ti.meta)
             if applied is not None:
                 meta["applied"] = applied.to_json()
-            meta["analyzer"] = self.analyzer.identity
+            meta["analyzer"] = analyzer.identity
             meta["mapping_version"] = self.mapping.version
             ti.writer.delete_documents_by_term("doc_key", META_KEY)
             meta_doc = tantivy.Document()
@@ -222,7 +300,8 @@ class EmbeddedBackend:
             raise
         return WriteOutcome(written=written, stale=stale)
 
-    def _to_tantivy(self, doc: StoredTicket) -> tantivy.Document:
+    def _to_tantivy(self, doc: StoredTicket, analyzer: Analyzer | None = None) -> tantivy.Document:
+        analyzer = analyzer or self._default_analyzer
         values = index_values(doc, self.mapping)
         out = tantivy.Document()
         out.add_text("doc_key", doc.doc_key)
@@ -233,10 +312,10 @@ class EmbeddedBackend:
         if not doc.visible:
             return out  # tombstone: versioned, never matched
         out.add_integer("comment_count", len(values.texts.get("comments", [])))
-        spaces = self.analyzer.terms_may_contain_spaces
+        spaces = analyzer.terms_may_contain_spaces
         for name, texts in values.texts.items():
             for text in texts:
-                plain_terms, sub_terms = self._terms(text, spaces)
+                plain_terms, sub_terms = self._terms(text, spaces, analyzer)
                 out.add_text(name, plain_terms)
                 if sub_terms:
                     out.add_text(name + SUB, sub_terms)
@@ -249,19 +328,22 @@ class EmbeddedBackend:
             out.add_json(name, obj)
         return out
 
-    def _terms(self, text: str, spaces: bool) -> tuple[str, str]:
+    def _terms(self, text: str, spaces: bool, analyzer: Analyzer | None = None) -> tuple[str, str]:
         """Whitespace-joined (plain, sub-word) terms of a text, cached: a document is rebuilt whole on every
         change of one of its rows, so its unchanged subject, body and comments are not analyzed again."""
-        found = self._terms_cache.get(text)
+        analyzer = analyzer or self._default_analyzer
+        cache = self._terms_cache if analyzer is self._default_analyzer else \
+            self._gen_terms.setdefault(analyzer.identity, {})
+        found = cache.get(text)
         if found is not None:
             return found
-        plain, sub = self.analyzer.index_terms(text)
+        plain, sub = analyzer.index_terms(text)
         if spaces:
             plain, sub = list(map(term_text, plain)), list(map(term_text, sub))
         found = (" ".join(plain), " ".join(sub))
-        if len(self._terms_cache) >= TERMS_CACHE_LIMIT:
-            self._terms_cache.clear()
-        self._terms_cache[text] = found
+        if len(cache) >= TERMS_CACHE_LIMIT:
+            cache.clear()
+        cache[text] = found
         return found
 
     # ---- reads -----------------------------------------------------------------------------------
