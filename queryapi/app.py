@@ -21,8 +21,11 @@ from fastapi.responses import JSONResponse
 from analyzers import Analyzer, AnalyzerConfig
 from analyzers.synonyms import SynonymStore, expand
 from mappings import load_mapping
-from queryapi.auth import AuthError, KeyAuthenticator, Principal
+from queryapi import ops
+from queryapi.auth import AuthError, KeyAuthenticator, Principal, authenticator_for
 from queryapi.cursors import CursorError, decode_cursor, encode_cursor
+from queryapi.freshness import FreshnessWaiter
+from queryapi.limits import check_clauses
 from queryapi.people import PeopleResolver
 from queryapi.querylang import QuerySyntaxError, parse_query
 from queryapi.settings import ApiSettings
@@ -62,7 +65,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app = FastAPI(title="ticket search", version="0.1.0")
     backend = EmbeddedBackend(settings.index_dir, load_mapping("tickets", settings.mapping_version),
                               Analyzer(AnalyzerConfig()), writable=False)
-    auth = KeyAuthenticator(settings.source, settings.key_cache_seconds)
+    auth = authenticator_for(settings)  # API keys + JWT (issue 8)
     synonyms = SynonymStore(settings.state_dir / "synonyms")
     people = PeopleResolver(settings.source)
     # Cursors are signed; replicas behind a load balancer must share TICKETSEARCH_CURSOR_SECRET.
@@ -70,6 +73,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.state.backend = backend
     app.state.auth = auth
     app.state.synonyms = synonyms
+    ops.install(app, settings, backend)  # issue 8: /metrics, /healthz, /readyz, limits, request guard
+    freshness = FreshnessWaiter(settings, backend)
     app.include_router(ui_router)  # browser pages (issue 9): /ui/, /ui/admin
 
     @app.exception_handler(ApiError)
@@ -104,6 +109,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         except QuerySyntaxError as exc:
             raise ApiError(400, "query_syntax", exc.message, where="q", position=exc.position,
                            problem=exc.problem) from None
+        check_clauses(node, settings.max_clauses)
         return people.resolve(tenant_id, node)
 
     @app.get("/v1/tickets/search")
@@ -116,8 +122,11 @@ def create_app(settings: ApiSettings) -> FastAPI:
         order: Literal["asc", "desc"] = Query("desc"),
         cursor: str | None = Query(None, description="`next_cursor` of the previous page"),
         facets: str = Query("", description="comma-separated: " + ",".join(FACET_FIELDS)),
+        wait_for: str | None = Query(None, max_length=64, description="a GTID (@@last_gtid after the commit): wait, "
+                                     "bounded, until it is searchable; past the bound answer with stale: true"),
     ) -> dict[str, Any]:
         node = parse(q, who.tenant_id, allow_empty=sort != "relevance" or bool(facets))
+        stale = None if wait_for is None else not freshness.wait(who.tenant_id, wait_for)
         if offset > settings.max_offset:
             raise ApiError(400, "offset_too_deep",
                            f"offset {offset} is deeper than {settings.max_offset}; page with cursors instead "
@@ -155,6 +164,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
             "hits": [_hit_json(h) for h in result.hits],
             "next_cursor": next_cursor,
         }
+        if stale is not None:
+            out["stale"] = stale
         if wanted:
             out["facets"] = {f: [{"value": c.value, "count": c.count} for c in counts]
                              for f, counts in result.facets.items()}

@@ -33,6 +33,7 @@ from syncer.deadletters import DeadLetterStore
 from syncer.events import Op, RowChange, Transaction
 from syncer.indexer import ApplyReport, Indexer
 from syncer.lookups import LookupDirectory
+from syncer.metrics import SyncMetrics, oldest_commit_by_tenant
 from syncer.preflight import CheckpointPurged, current_identity, preflight
 from syncer.replay import serve_pending_request
 from syncer.schema_events import SchemaChange
@@ -68,6 +69,10 @@ class SyncService:
         self.indexer = Indexer(self.backend, self.source_mapping, self.lookups, self.deadletters,
                                max_document_bytes=settings.max_document_bytes)
         self.stop_event = threading.Event()
+        self.metrics = SyncMetrics(settings.state_dir, "sync", settings.source)   # issue 8: <state>/metrics/sync.json
+        tenant_columns = {self.source_mapping.document.table: self.source_mapping.document.tenant_column,
+                          **{c.table: c.tenant_column for c in self.source_mapping.children}}
+        self._tenant_columns = tenant_columns
 
     def close(self) -> None:
         self.backend.close()
@@ -100,6 +105,7 @@ class SyncService:
                 for chunk in cs.chunks(tenant, after, self.settings.snapshot_chunk_rows):
                     self.indexer.apply((*chunk.changes, *self._stale_parts(tenant, chunk.changes)), None)
                     total += chunk.tickets
+                    self.metrics.on_snapshot_chunk(chunk.tickets)
                     snap = SnapshotProgress(snap.started_at, snap.tenants_done, tenant, chunk.last_id)
                     self.checkpoints.save(Checkpoint(position=None, epoch=epoch, snapshot=snap, source=identity))
                     if progress is not None:
@@ -172,6 +178,11 @@ class SyncService:
                     extra={"tenant": None, "position": None if ckpt is None else str(ckpt.position)})
         return new
 
+    def _tenant_of(self, change: RowChange) -> int | None:
+        row = change.after if change.after is not None else change.before
+        value = None if row is None else row.get(self._tenant_columns.get(change.table, "tenant_id"))
+        return None if value is None else int(value)
+
     # ---- streaming -------------------------------------------------------------------------------
     def tailer_config(self, epoch: int, identity: str | None = None) -> TailerConfig:
         doc = self.source_mapping.document
@@ -217,6 +228,7 @@ class SyncService:
                     return True, f"source changed: {exc.reason}"
                 serve_pending_request(self.indexer, self.deadletters, self.settings.state_dir)
                 if end is None:
+                    self.metrics.on_idle(ckpt.position)
                     continue
                 report = self.indexer.apply(batch, end)
                 replaced = sorted({t for change in ddl for t in change.replaced_tables(mapped)})
@@ -227,6 +239,8 @@ class SyncService:
                     return False, f"DDL on {', '.join(replaced)} at {end}"
                 ckpt = ckpt.advanced(end)
                 self.checkpoints.save(ckpt)
+                self.metrics.on_batch(report.changes, report.documents_written, report.dead_lettered, end,
+                                      oldest_commit_by_tenant(batch, self._tenant_of))
                 if on_batch is not None:
                     on_batch(report, end)
             return None

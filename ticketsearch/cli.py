@@ -163,10 +163,32 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    from queryapi.auth import create_key
+    from queryapi.auth import create_key, revoke_key, rotate_key
 
-    key = create_key(MySQLSettings.from_env(os.environ), args.tenant, args.role, args.label)
-    print(key)
+    source = MySQLSettings.from_env(os.environ)
+    if args.action == "rotate":
+        print(rotate_key(source, args.key or sys.stdin.readline().strip(), args.grace_seconds))
+        return 0
+    if args.action == "revoke":
+        return 0 if revoke_key(source, args.key or sys.stdin.readline().strip()) else 1
+    if args.tenant is None:
+        raise SystemExit("keys create needs --tenant")
+    role = "admin" if args.role == "platform_admin" else args.role
+    print(create_key(source, args.tenant, role, args.label, expires_in_s=args.expires_in,
+                     platform_admin=args.role == "platform_admin"))
+    return 0
+
+
+def cmd_tenant(args: argparse.Namespace) -> int:
+    """Tenant offboarding (docs/security.md)."""
+    from syncer.purge import PurgeRefused, purge_tenant
+
+    try:
+        report = purge_tenant(_sync_settings(args), args.tenant, force=args.force)
+    except PurgeRefused as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report.__dict__))
     return 0
 
 
@@ -332,12 +354,21 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--max-document-bytes", type=int, default=None)
         sp.set_defaults(func=func)
 
-    keys = sub.add_parser("keys", help="create an API key")
-    keys.add_argument("action", choices=["create"])
-    keys.add_argument("--tenant", type=int, required=True)
-    keys.add_argument("--role", choices=["agent", "admin"], default="agent")
+    keys = sub.add_parser("keys", help="create, rotate or revoke an API key (docs/security.md)")
+    keys.add_argument("action", choices=["create", "rotate", "revoke"])
+    keys.add_argument("--tenant", type=int, default=None)
+    keys.add_argument("--role", choices=["agent", "admin", "platform_admin"], default="agent")
     keys.add_argument("--label", default=None)
+    keys.add_argument("--expires-in", type=float, default=None, help="seconds until the new key expires")
+    keys.add_argument("--key", default=None, help="rotate/revoke: the key (default: read from stdin)")
+    keys.add_argument("--grace-seconds", type=float, default=3600.0, help="rotate: the old key's remaining life")
     keys.set_defaults(func=cmd_keys)
+
+    ten = sub.add_parser("tenant", help="tenant offboarding")
+    ten.add_argument("action", choices=["purge"])
+    ten.add_argument("tenant", type=int)
+    ten.add_argument("--force", action="store_true", help="purge even while the source still has its tickets")
+    ten.set_defaults(func=cmd_tenant)
 
     dl = sub.add_parser("deadletters", help="list or replay rejected row changes")
     dl.add_argument("action", choices=["list", "replay"])
@@ -368,8 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from searchcore.ecslog import configure_logging
+
+    configure_logging(logging.DEBUG if args.verbose else logging.INFO)  # TICKETSEARCH_LOG_FORMAT=json: ECS lines
     return int(args.func(args))
 
 

@@ -83,3 +83,10 @@ CREATE TABLE IF NOT EXISTS api_keys (
   PRIMARY KEY (key_hash),
   KEY ix_api_keys_tenant (tenant_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Issue 8 (additive, idempotent on MariaDB): expiring, revocable keys and the platform-admin flag.
+-- Rotation = a new key for the same tenant and role + an expiry on the old one (a grace period).
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS expires_at DATETIME(3) NULL;
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS revoked_at DATETIME(3) NULL;
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS platform_admin TINYINT(1) NOT NULL DEFAULT 0;
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS key_prefix VARCHAR(16) NULL
