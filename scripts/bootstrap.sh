@@ -10,6 +10,10 @@ command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need_apt+=(m
 command -v mariadb-install-db >/dev/null 2>&1 || [ -x /usr/bin/mariadb-install-db ] || need_apt+=(mariadb-server)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
+# Browser tests (tests/browser): Debian's Chromium, driven by pip's playwright (which never downloads a browser),
+# and CJK fonts so Chinese text renders (no tofu) in the screenshots.
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1 || need_apt+=(fonts-noto-cjk)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap: installing Debian packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -21,6 +25,7 @@ PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1   # pip's playwright drives /usr/bin/chromium; it never fetches one
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true

@@ -82,7 +82,9 @@ async function loadJobs() {
     for (const j of list) jobs.set(jobId(j), j);
     renderJobs();
   } catch (e) {
-    if (!missing(e)) $("reindex-msg").textContent = e.message;
+    const msg = $("reindex-msg");
+    if (missing(e)) msg.replaceChildren(unavailable("GET /v1/admin/reindex", e));
+    else msg.textContent = e.message;
   }
 }
 
@@ -224,7 +226,7 @@ async function reconcile(repair) {
 
 document.addEventListener("DOMContentLoaded", () => {
   TS.boot((session) => {
-    $("role-warning").hidden = session.role === "admin";
+    $("role-warning").hidden = TS.isAdmin(session);
     $("reindex-form").addEventListener("submit", startReindex);
     $("dl-replay").addEventListener("click", replayDeadLetters);
     $("rec-check").addEventListener("click", () => reconcile(false));

@@ -97,6 +97,8 @@ const TS = {
     return (n / 1024 / 1024).toFixed(1) + " MB";
   },
 
+  isAdmin(session) { return !!session && (session.role === "admin" || session.role === "platform_admin"); },
+
   // Sign-in: shows #signin until a key is accepted by /ui/session, then calls onReady(session).
   async boot(onReady) {
     const signin = document.getElementById("signin");
@@ -111,7 +113,7 @@ const TS = {
       app.hidden = !session;
       who.textContent = session ? `tenant ${session.tenant_id} · ${session.role}` : "";
       signout.hidden = !session;
-      document.querySelectorAll("[data-admin-only]").forEach((n) => { n.hidden = !session || session.role !== "admin"; });
+      document.querySelectorAll("[data-admin-only]").forEach((n) => { n.hidden = !TS.isAdmin(session); });
     };
     const tryKey = async () => {
       try {
