@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from analyzers import Analyzer, AnalyzerConfig
 from analyzers.synonyms import SynonymStore, expand
 from mappings import load_mapping
-from queryapi import ops
+from queryapi import admin, ops
 from queryapi.auth import AuthError, KeyAuthenticator, Principal, authenticator_for
 from queryapi.cursors import CursorError, decode_cursor, encode_cursor
 from queryapi.freshness import FreshnessWaiter
@@ -73,6 +73,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.state.backend = backend
     app.state.auth = auth
     app.state.synonyms = synonyms
+    admin.install(app, settings)  # issue 7: /v1/admin/* (reindex, reconcile, dictionaries), per-request read scope
     ops.install(app, settings, backend)  # issue 8: /metrics, /healthz, /readyz, limits, request guard
     freshness = FreshnessWaiter(settings, backend)
     app.include_router(ui_router)  # browser pages (issue 9): /ui/, /ui/admin

@@ -25,7 +25,7 @@ import tantivy
 
 from analyzers import Analyzer
 from searchcore.documents import StoredTicket
-from searchcore.tantivy_schema import META_KEY, register_tokenizers
+from searchcore.tantivy_schema import register_tokenizers
 
 if TYPE_CHECKING:
     from searchcore.embedded import _TenantIndex
@@ -191,7 +191,7 @@ class GenerationsMixin:
         hits = searcher.search(tantivy.Query.all_query(), max(1, searcher.num_docs), count=False).hits
         out = []
         for _, addr in hits:
-            doc = searcher.doc(addr).to_dict()
-            if doc.get("doc_key", [None])[0] != META_KEY:
-                out.append(StoredTicket.from_json(bytes(doc["stored"][0])))
+            stored = bytes(searcher.doc(addr).to_dict()["stored"][0])
+            if b'"tenant_id"' in stored[:40] or b'"ticket_id"' in stored:   # not the meta document
+                out.append(StoredTicket.from_json(stored))
         return out

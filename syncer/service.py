@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analyzers import Analyzer, AnalyzerConfig
+from analyzers.dictionaries import DictionaryStore
 from mappings import load_mapping
 from searchcore.documents import Part
 from searchcore.embedded import EmbeddedBackend
@@ -35,6 +36,7 @@ from syncer.indexer import ApplyReport, Indexer
 from syncer.lookups import LookupDirectory
 from syncer.metrics import SyncMetrics, oldest_commit_by_tenant
 from syncer.preflight import CheckpointPurged, current_identity, preflight
+from syncer.reindex import ReindexManager
 from syncer.replay import serve_pending_request
 from syncer.schema_events import SchemaChange
 from syncer.settings import SyncSettings
@@ -54,8 +56,10 @@ class SnapshotReport:
 
 
 def open_backend(settings: SyncSettings, *, writable: bool) -> EmbeddedBackend:
-    return EmbeddedBackend(settings.index_dir, load_mapping("tickets", settings.mapping_version),
-                           Analyzer(AnalyzerConfig()), writable=writable)
+    backend = EmbeddedBackend(settings.index_dir, load_mapping("tickets", settings.mapping_version),
+                              Analyzer(AnalyzerConfig()), writable=writable)
+    backend.analyzer_resolver = DictionaryStore(settings.state_dir).resolver  # each generation's own analyzer
+    return backend
 
 
 class SyncService:
@@ -69,12 +73,16 @@ class SyncService:
         self.indexer = Indexer(self.backend, self.source_mapping, self.lookups, self.deadletters,
                                max_document_bytes=settings.max_document_bytes)
         self.stop_event = threading.Event()
+        # tenant reindexes run inside this service (docs/reindex.md): it owns the writers and the live stream
+        self.reindexer = ReindexManager(settings, self.backend, self.source_mapping, self.deadletters,
+                                        DictionaryStore(settings.state_dir))
         self.metrics = SyncMetrics(settings.state_dir, "sync", settings.source)   # issue 8: <state>/metrics/sync.json
         tenant_columns = {self.source_mapping.document.table: self.source_mapping.document.tenant_column,
                           **{c.table: c.tenant_column for c in self.source_mapping.children}}
         self._tenant_columns = tenant_columns
 
     def close(self) -> None:
+        self.reindexer.close()
         self.backend.close()
         self.deadletters.close()
 
@@ -218,6 +226,7 @@ class SyncService:
         mapped = self.source_mapping.tables()
         source = _TransactionSource(self.tailer_config(ckpt.epoch, ckpt.source), ckpt.position,
                                     in_process=not self.settings.tailer_process)
+        self.reindexer.resume(ckpt.position)    # unfinished reindexes become live targets before any batch
         try:
             while not self.stop_event.is_set() and not (until is not None and until()):
                 try:
@@ -227,10 +236,12 @@ class SyncService:
                     log.warning("%s: new version epoch %d", exc, ckpt.epoch + 1, extra={"position": str(exc.position)})
                     return True, f"source changed: {exc.reason}"
                 serve_pending_request(self.indexer, self.deadletters, self.settings.state_dir)
+                self.reindexer.poll()
                 if end is None:
                     self.metrics.on_idle(ckpt.position)
                     continue
                 report = self.indexer.apply(batch, end)
+                self.reindexer.on_batch(batch, end)
                 replaced = sorted({t for change in ddl for t in change.replaced_tables(mapped)})
                 if replaced:
                     # the checkpoint stays before the DDL until the re-snapshot has replaced it

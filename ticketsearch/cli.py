@@ -394,6 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("status", help="checkpoint and per-tenant index state")
     st.set_defaults(func=cmd_status)
+    from ticketsearch.admin_cli import add_admin_commands  # issue 7: reindex, reconcile, dictionaries, analyze --diff
+
+    add_admin_commands(sub)
     return p
 
 
