@@ -5,9 +5,10 @@
 
 const $ = (id) => document.getElementById(id);
 const DONE = new Set(["done", "completed", "complete", "succeeded", "success", "finished", "switched"]);
-const FAILED = new Set(["failed", "error", "cancelled", "canceled", "aborted"]);
+const FAILED = new Set(["failed", "error", "cancelled", "canceled", "aborted", "rejected"]);
 const jobs = new Map();       // job id → last seen job object
 let lastStatus = null;        // {t, tenants: {id: {documents, offset, file}}}
+let lastSync = null;          // the last /v1/admin/sync (or /v1/status) answer
 
 function missing(e) { return e.status === 404 || e.status === 405 || e.status === 501; }
 
@@ -16,8 +17,10 @@ function unavailable(what, e) {
                       text: `Not available on this server: ${what} answered ${e.status} (${e.message}).` });
 }
 
-function jobId(j) { return String(j.job_id ?? j.id ?? j.job ?? ""); }
-function jobState(j) { return String(j.state ?? j.status ?? j.phase ?? "running").toLowerCase(); }
+function jobId(j) { return String(j.id ?? j.job_id ?? j.job ?? ""); }
+function jobState(j) { return String(j.phase ?? j.state ?? "running").toLowerCase(); }
+// POST /v1/admin/reindex and …/cancel answer {"job": "<id>", "phase": …}; GET answers the job record itself.
+function asJob(res) { return typeof res.job === "string" ? { ...res, id: res.job } : (res.job ?? res); }
 function jobFraction(j) {
   if (DONE.has(jobState(j))) return 1;
   let p = j.progress;
@@ -27,9 +30,10 @@ function jobFraction(j) {
     p = typeof p.fraction === "number" ? p.fraction : (total ? done / total : null);
   }
   if (typeof p === "number") return p > 1 ? p / 100 : p;
-  const done = j.rows_done ?? j.rows_copied ?? j.copied ?? j.done ?? j.processed;
-  const total = j.rows_total ?? j.total_rows ?? j.total;
-  return total ? done / total : 0;
+  const done = j.copied ?? j.rows_done ?? j.rows_copied ?? j.done;
+  const total = j.total ?? j.rows_total ?? j.total_rows;
+  // 100% means switched: copying all rows is not the end (catch-up, verification, switch follow)
+  return total ? Math.min(done / total, 0.99) : 0;
 }
 
 function renderJob(j) {
@@ -46,10 +50,11 @@ function renderJob(j) {
   const facts = [st, pct + "%"];
   if (typeof rate === "number") facts.push(`${Math.round(rate)} rows/s`);
   if (typeof eta === "number" && !finished) facts.push(`ETA ${Math.round(eta)} s`);
+  if (j.cancel_requested && !finished) facts.push("cancel requested");
   if (j.error) facts.push(String(j.error));
   const li = TS.el("li", { class: "job", "data-job-id": id, "data-state": st },
     TS.el("div", { class: "job-head" }, TS.el("strong", { text: "job " + id }),
-      j.tenant_id !== undefined ? ` · tenant ${j.tenant_id}` : "",
+      (j.tenant ?? j.tenant_id) !== undefined ? ` · tenant ${j.tenant ?? j.tenant_id}` : "",
       j.generation !== undefined ? ` · generation ${j.generation}` : ""),
     bar, TS.el("p", { class: "job-facts", text: facts.join(" · ") }),
     finished ? null : TS.el("button", { type: "button", class: "secondary", text: "Cancel",
@@ -67,7 +72,7 @@ async function refreshJobs() {
   for (const j of open) {
     try {
       const fresh = await TS.api(`/v1/admin/reindex/${encodeURIComponent(jobId(j))}`);
-      jobs.set(jobId(j), fresh.job ?? fresh);
+      jobs.set(jobId(j), { ...j, ...asJob(fresh) });
     } catch (e) {
       if (missing(e)) { j.state = "unknown"; }
     }
@@ -93,13 +98,13 @@ async function startReindex(ev) {
   const body = {};
   const mv = $("ri-mapping").value, dv = $("ri-dict").value.trim(), th = $("ri-throttle").value;
   if (mv) body.mapping_version = Number(mv);
-  if (dv) body.dictionary_version = dv;
-  if (th) body.throttle_rows_per_s = Number(th);
+  if (dv) body.dictionary_version = Number(dv);
+  if (th) body.throttle = Number(th);
   const msg = $("reindex-msg");
   msg.replaceChildren();
   try {
     const res = await TS.api("/v1/admin/reindex", { method: "POST", body });
-    const job = res.job ?? res;
+    const job = asJob(res);
     jobs.set(jobId(job), job);
     msg.textContent = `Reindex job ${jobId(job)} started.`;
     renderJobs();
@@ -117,8 +122,8 @@ async function cancelJob(id) {
       if (!missing(e)) throw e;
       res = await TS.api(path, { method: "DELETE" });
     }
-    if (res && (res.job || res.job_id || res.id)) jobs.set(id, res.job ?? res);
-    else { const j = jobs.get(id); if (j) j.state = "cancelling"; }
+    const j = jobs.get(id);
+    if (j) jobs.set(id, { ...j, cancel_requested: true, ...(res && typeof res.phase === "string" ? { phase: res.phase } : {}) });
     renderJobs();
   } catch (e) {
     $("reindex-msg").textContent = "Could not cancel: " + e.message;
@@ -128,19 +133,34 @@ async function cancelJob(id) {
 async function refreshStatus() {
   const box = $("tenants");
   let st;
-  try { st = await TS.api("/v1/status"); } catch (e) { box.replaceChildren(TS.el("p", { class: "error", text: e.message })); return; }
+  try {   // /v1/admin/sync: the tenant's (or, for platform admins, every tenant's) counts, lag and dead letters
+    st = await TS.api("/v1/admin/sync");
+  } catch (e) {
+    if (!missing(e) && e.status !== 403) { box.replaceChildren(TS.el("p", { class: "error", text: e.message })); return; }
+    try { st = await TS.api("/v1/status"); } catch (e2) {
+      box.replaceChildren(TS.el("p", { class: "error", text: e2.message })); return;
+    }
+  }
   let tenants = st.tenants || [];
-  try {   // platform admins may see every tenant (issue 8); a tenant admin sees its own through /v1/status
-    const all = await TS.api("/v1/admin/tenants");
-    if (Array.isArray(all.tenants) && all.tenants.length) tenants = all.tenants;
-  } catch (_) { /* not available: keep /v1/status */ }
+  lastSync = st;
+  if (!tenants.some((t) => t.analyzer)) {   // the own tenant's analyzer and mapping come with /v1/status
+    try {
+      const own = await TS.api("/v1/status");
+      const extra = new Map((own.tenants || []).map((t) => [t.tenant_id, t]));
+      tenants = tenants.map((t) => ({ ...(extra.get(t.tenant_id) || {}), ...t,
+                                      position: t.position ?? (extra.get(t.tenant_id) || {}).position }));
+    } catch (_) { /* keep what /v1/admin/sync said */ }
+  }
   const now = performance.now();
   const prev = lastStatus;
   lastStatus = { t: now, tenants: {} };
   const cards = tenants.map((t) => {
-    const pos = t.position || t.applied;
+    // every change before the checkpoint (`synced`) is committed in every tenant's index
+    const pos = t.position || st.synced || t.applied;
     lastStatus.tenants[t.tenant_id] = { documents: t.documents, offset: pos ? pos.offset : null, file: pos ? pos.file : null };
     const lag = TS.lag(pos, st.source);
+    const secs = st.seconds_behind_source;
+    if (typeof secs === "number") lag.text += ` · ${secs.toFixed(1)} s behind`;
     let rate = "–";
     const p = prev && prev.tenants[t.tenant_id];
     if (p && pos && p.file === pos.file && p.offset !== null) {
@@ -155,7 +175,8 @@ async function refreshStatus() {
         ...dl("documents", String(t.documents)),
         ...dl("lag", lag.text),
         ...dl("throughput", rate),
-        ...dl("applied", pos ? `${pos.file}:${pos.offset}` : "–"),
+        ...(t.deadletters_pending !== undefined ? dl("dead letters", String(t.deadletters_pending)) : []),
+        ...dl("indexed to", pos ? `${pos.file}:${pos.offset}` : "–"),
         ...dl("analyzer", t.analyzer ? String(t.analyzer) : "–"),
         ...dl("mapping", t.mapping_version !== undefined ? "v" + t.mapping_version : "–")));
   });
@@ -186,7 +207,7 @@ async function refreshDeadLetters() {
     const count = res.count ?? res.total ?? items.length;
     const pending = res.pending ?? count;
     sum.textContent = `${count} dead letter${count === 1 ? "" : "s"}` + (pending !== count ? `, ${pending} not replayed` : "");
-    sum.dataset.count = String(count);
+    sum.dataset.count = String(pending);
     btn.disabled = !pending;
     list.replaceChildren(...items.map((d) => TS.el("li", {},
       TS.el("strong", { text: `#${d.id} ${d.table ?? d.source_table ?? ""}` }),
@@ -194,7 +215,14 @@ async function refreshDeadLetters() {
   } catch (e) {
     btn.disabled = true;
     list.replaceChildren();
-    sum.replaceChildren(missing(e) ? unavailable("GET /v1/admin/deadletters", e) : TS.el("span", { text: e.message }));
+    if (!missing(e)) { sum.textContent = e.message; return; }
+    // no list endpoint: the pending count of /v1/admin/sync, and say what is missing for a list and replay
+    const pending = ((lastSync && lastSync.tenants) || []).reduce((n, t) => n + (t.deadletters_pending ?? 0), 0);
+    const known = lastSync && lastSync.tenants && lastSync.tenants.some((t) => t.deadletters_pending !== undefined);
+    sum.replaceChildren(
+      known ? TS.el("span", { text: `${pending} dead letter${pending === 1 ? "" : "s"} pending. ` }) : "",
+      unavailable("GET /v1/admin/deadletters (list and replay)", e));
+    sum.dataset.count = known ? String(pending) : "";
   }
 }
 
@@ -209,16 +237,31 @@ async function replayDeadLetters() {
   }
 }
 
+function reconcileSummary(report) {
+  const per = Array.isArray(report.tenants) ? report.tenants : [report];
+  const count = (v) => (Array.isArray(v) ? v.length : typeof v === "number" ? v : null);
+  return per.map((t) => {
+    const facts = ["source_tickets", "index_tickets", "missing", "extra", "stale", "repaired", "ranges_checked"]
+      .filter((k) => count(t[k]) !== null).map((k) => `${k.replace("_", " ")}: ${count(t[k])}`);
+    const head = t.tenant !== undefined ? `tenant ${t.tenant}: ` : "";
+    return head + (t.clean === true ? "clean · " : t.clean === false ? "DRIFT · " : "") + facts.join(" · ");
+  }).join("\n") + (report.error ? `\nerror: ${report.error}` : "");
+}
+
 async function reconcile(repair) {
   const box = $("rec-result");
   box.replaceChildren(TS.el("p", { text: repair ? "Reconciling and repairing…" : "Reconciling…" }));
   try {
-    const res = await TS.api("/v1/admin/reconcile", { method: "POST", body: { repair } });
-    const report = res.report ?? res;
-    const count = (v) => (Array.isArray(v) ? v.length : typeof v === "number" ? v : null);
-    const facts = ["missing", "extra", "stale", "repaired", "checked"]
-      .filter((k) => count(report[k]) !== null).map((k) => `${k}: ${count(report[k])}`);
-    box.replaceChildren(TS.el("p", { class: "msg", text: facts.length ? facts.join(" · ") : "done" }));
+    let res = await TS.api("/v1/admin/reconcile", { method: "POST", body: { repair } });
+    const id = res.request;
+    const deadline = Date.now() + 120000;
+    while (id && res.done !== true && !res.tenants && Date.now() < deadline) {   // 202: poll the request
+      await new Promise((r) => setTimeout(r, 500));
+      res = await TS.api(`/v1/admin/reconcile/${encodeURIComponent(id)}`);
+    }
+    const done = res.done === true || !!res.tenants;
+    box.replaceChildren(TS.el("p", { class: "msg", "data-done": done ? "1" : "0",
+                                     text: done ? reconcileSummary(res.report ?? res) : "still running (sync service busy or stopped)" }));
   } catch (e) {
     box.replaceChildren(missing(e) ? unavailable("POST /v1/admin/reconcile", e) : TS.el("p", { class: "error", text: e.message }));
   }
@@ -231,7 +274,7 @@ document.addEventListener("DOMContentLoaded", () => {
     $("dl-replay").addEventListener("click", replayDeadLetters);
     $("rec-check").addEventListener("click", () => reconcile(false));
     $("rec-repair").addEventListener("click", () => reconcile(true));
-    refreshStatus(); refreshHealth(); refreshDeadLetters(); loadJobs();
+    refreshStatus().then(refreshDeadLetters); refreshHealth(); loadJobs();
     setInterval(refreshStatus, 2000);
     setInterval(refreshJobs, 500);
     setInterval(refreshHealth, 10000);

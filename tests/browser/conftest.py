@@ -153,3 +153,16 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             yield context
         finally:
             context.close()
+
+
+@pytest.fixture()
+def page(browser: Any) -> Iterator[Any]:
+    """A new tab at 1280×900 that fails the test on any JavaScript error (API 4xx answers are expected)."""
+    p = browser.new_page()
+    p.set_viewport_size({"width": 1280, "height": 900})
+    errors: list[str] = []
+    p.on("pageerror", lambda e: errors.append(str(e)))
+    p.on("console", lambda m: errors.append(m.text) if m.type == "error" and "status of 4" not in m.text else None)
+    yield p
+    p.close()
+    assert not errors, f"JavaScript errors in the page: {errors}"

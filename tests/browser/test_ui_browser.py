@@ -124,18 +124,6 @@ def api(stack: Stack, key: str, path: str, method: str = "GET", body: Any = None
         return exc.code, json.loads(exc.read() or b"null")
 
 
-@pytest.fixture()
-def page(browser: Any) -> Any:
-    p = browser.new_page()
-    p.set_viewport_size({"width": 1280, "height": 900})
-    errors: list[str] = []
-    p.on("pageerror", lambda e: errors.append(str(e)))
-    p.on("console", lambda m: errors.append(m.text) if m.type == "error" and "status of 4" not in m.text else None)
-    yield p
-    p.close()
-    assert not errors, f"JavaScript errors in the page: {errors}"
-
-
 def test_distinctive_phrase_is_found_and_highlighted(stack: Stack, page: Any) -> None:
     tenant = stack.tenants[0]
     ticket, phrase, subject = distinctive_phrase(stack, tenant, seed=1)
@@ -229,7 +217,8 @@ def test_another_tenants_ticket_never_appears(stack: Stack, page: Any) -> None:
                               {headers: {Authorization: "Bearer " + sessionStorage.getItem("ticketsearch.key")}});
         return [r.status, await r.json()];
     }""", [phrase, theirs])
-    assert tampered[0] in (200, 400) and not (tampered[1].get("hits") or []), tampered
+    assert tampered[0] in (200, 400), tampered
+    assert all(phrase not in f"{h.get('subject')} {h.get('body')}" for h in tampered[1].get("hits") or []), tampered
     status = page.evaluate("""async () => (await fetch('/v1/status', {headers: {Authorization: 'Bearer ' +
         sessionStorage.getItem('ticketsearch.key')}})).json()""")
     assert [t["tenant_id"] for t in status["tenants"]] == [mine]
@@ -250,10 +239,26 @@ def test_admin_page_shows_tenant_counts_and_health(stack: Stack, page: Any) -> N
     page.get_by_role("button", name="Sign out").click()
     sign_in(page, stack, stack.agent_keys[tenant], "/ui/admin")
     assert page.locator("#role-warning").is_visible()
-    missing = [p for p in ("/v1/admin/reindex", "/v1/admin/deadletters", "/v1/admin/reconcile")
-               if api(stack, stack.admin_keys[tenant], p, "GET")[0] == 404]
+    missing = [f"{m} {p}" for m, p in (("GET", "/v1/admin/sync"), ("GET", "/v1/admin/reindex"),
+                                        ("GET", "/v1/admin/deadletters"), ("POST", "/v1/admin/deadletters/replay"),
+                                        ("POST", "/v1/admin/reconcile"))
+               if api(stack, stack.admin_keys[tenant], p, m, {} if m == "POST" else None)[0] in (404, 405)]
     if missing:
         print(f"\nadmin API endpoints not on the server yet (issue 7/8): {missing}")
+
+
+def test_admin_page_reconcile_reports_clean_index(stack: Stack, page: Any) -> None:
+    tenant = stack.tenants[0]
+    code, _ = api(stack, stack.admin_keys[tenant], "/v1/admin/reconcile/rc-0-none")
+    if code == 405 or api(stack, stack.admin_keys[tenant], "/v1/admin/reindex")[0] == 404:
+        pytest.skip("POST /v1/admin/reconcile (issue 7) is not in queryapi yet")
+    sign_in(page, stack, stack.admin_keys[tenant], "/ui/admin")
+    page.get_by_role("button", name="Check for drift").click()
+    result = page.locator('#rec-result .msg[data-done="1"]')
+    result.wait_for(timeout=60_000)
+    docs = stack.query("SELECT COUNT(*) FROM tickets WHERE tenant_id=%s", (tenant,))[0][0]
+    text = result.inner_text()
+    assert f"tenant {tenant}: clean" in text and f"source tickets: {docs}" in text and "missing: 0" in text, text
 
 
 def test_admin_page_reindex_progresses_to_completion(stack: Stack, page: Any) -> None:
@@ -264,7 +269,7 @@ def test_admin_page_reindex_progresses_to_completion(stack: Stack, page: Any) ->
                     "GET /v1/admin/reindex/{job}) is not in queryapi yet")
     docs = stack.query("SELECT COUNT(*) FROM tickets WHERE tenant_id=%s", (tenant,))[0][0]
     sign_in(page, stack, stack.admin_keys[tenant], "/ui/admin")
-    page.fill("#ri-throttle", str(max(10, docs // 6)))           # ~6 s: progress is observable
+    page.fill("#ri-throttle", str(max(10, docs // 5)))           # ~5 s of copying: progress is observable
     page.get_by_role("button", name="Start reindex").click()
     job = page.locator("#jobs li.job").first
     job.wait_for()
@@ -276,9 +281,9 @@ def test_admin_page_reindex_progresses_to_completion(stack: Stack, page: Any) ->
         value = int(job.locator("[role=progressbar]").get_attribute("aria-valuenow") or 0)
         if not seen or seen[-1] != value:
             seen.append(value)
-        if state in ("done", "completed", "complete", "succeeded", "success", "finished", "switched"):
+        if state == "done":
             break
-        assert state not in ("failed", "error", "cancelled", "canceled"), (state, job.inner_text())
+        assert state not in ("failed", "cancelled", "rejected"), (state, job.inner_text())
         time.sleep(0.1)
     print(f"\nreindex progress seen: {seen}, final state {state}")
     assert seen[-1] == 100 and len([v for v in seen if v < 100]) >= 2, seen
