@@ -20,6 +20,7 @@ import pymysql
 
 from queryapi.limits import RequestRejected
 from queryapi.settings import ApiSettings
+from searchcore import generations
 from searchcore.backend import UnknownTenant
 from searchcore.embedded import EmbeddedBackend
 from searchcore.positions import BinlogPosition
@@ -80,10 +81,14 @@ class FreshnessWaiter:
                 best = BinlogPosition.from_json(data["position"])
         except (OSError, ValueError):
             pass
+        # Outside the request's read scope: the search that follows must pin the reader that is fresh *now*.
+        token = generations._SCOPE.set(None)
         try:
             applied = self.backend.state(tenant_id).applied
         except UnknownTenant:
             applied = None
+        finally:
+            generations._SCOPE.reset(token)
         if applied is not None and (best is None or best < applied):
             best = applied
         return best
