@@ -56,6 +56,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--latency-seconds", type=float, default=20.0)
     ap.add_argument("--rate", type=float, default=500.0)
+    ap.add_argument("--limit-per-file", type=int, default=None, help="smaller corpus for a quick run")
     args = ap.parse_args()
     server, datadir = private_mariadb()
     assert isinstance(server, MySQLSettings)
@@ -64,7 +65,7 @@ def main() -> None:
     state = Path(datadir).parent.parent / "state"
     try:
         t0 = time.perf_counter()
-        first = load_corpora(db, DATA / "tickets")
+        first = load_corpora(db, DATA / "tickets", limit_per_file=args.limit_per_file)
         print(f"load: {first.tickets} tickets, {first.comments} comments in {time.perf_counter() - t0:.1f} s")
 
         settings = SyncSettings(source=db, state_dir=state)
@@ -78,7 +79,7 @@ def main() -> None:
 
         # streaming: a second copy of the corpora written while the service is stopped, then caught up
         start = master_position(db)
-        second = load_corpora(db, DATA / "tickets", tenant_id_offset=100)
+        second = load_corpora(db, DATA / "tickets", tenant_id_offset=100, limit_per_file=args.limit_per_file)
         end = master_position(db)
         rows, dec_s = decoder_alone(db, start, end)
         print(f"binlog under test: {second.tickets} tickets + {second.comments} comments + "
@@ -105,6 +106,14 @@ def latency(service: SyncService, db: MySQLSettings, rate: float, seconds: float
     done = threading.Event()
 
     def writer() -> None:
+        try:
+            write()
+        except Exception as exc:  # noqa: BLE001 - a bench reports and stops
+            print(f"latency writer failed: {exc!r}", flush=True)
+        finally:
+            done.set()
+
+    def write() -> None:
         conn = pymysql.connect(**db.connect_kwargs())
         cur = conn.cursor()
         n = int(rate * seconds)
@@ -121,7 +130,6 @@ def latency(service: SyncService, db: MySQLSettings, rate: float, seconds: float
             row = cur.fetchone()
             marks.append((committed, BinlogPosition(str(row[0]), int(row[1]))))
         conn.close()
-        done.set()
 
     seen: list[float] = []
 
@@ -132,7 +140,16 @@ def latency(service: SyncService, db: MySQLSettings, rate: float, seconds: float
 
     thread = threading.Thread(target=writer, daemon=True)
     thread.start()
-    service.stream(until=lambda: done.is_set() and len(seen) >= len(marks), on_batch=on_batch)
+    give_up = time.perf_counter() + seconds * 3 + 60
+    service.stream(until=lambda: (done.is_set() and len(seen) >= len(marks)) or time.perf_counter() > give_up,
+                   on_batch=on_batch)
+    ckpt = service.checkpoints.load()
+    print(f"latency run: {len(marks)} marks, {len(seen)} seen, checkpoint {ckpt.position if ckpt else None}")
+    if len(seen) < len(marks):
+        print(f"latency: {len(marks) - len(seen)} changes not seen; last mark {marks[-1][1]}")
+    if not seen:
+        print("latency: no change measured")
+        return
     seen.sort()
     p50 = statistics.median(seen)
     p99 = seen[int(len(seen) * 0.99) - 1]

@@ -10,6 +10,7 @@ and the embedded backend ignores it.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Literal
@@ -53,6 +54,12 @@ class Ranking(BaseModel):
     recency_weight: float = 0.0           # score *= 1 + w * 2^(-age / half-life) over the top window (0 = off)
     recency_half_life_days: float = 30.0
     rerank_window: int = 200
+
+    def required_matches(self, slots: int) -> int:
+        """How many of a query's `slots` term slots a document must match (both backends use this)."""
+        if slots <= self.all_terms_up_to:
+            return slots
+        return max(1, min(slots, math.ceil(slots * self.min_should_match_ratio)))
 
 
 class ElasticOptions(BaseModel):

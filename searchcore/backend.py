@@ -1,8 +1,10 @@
 """The search-backend interface shared by the syncer (writes) and the query API (reads).
 
 Every read takes the tenant as a required argument: there is no call that reads across tenants.
-Writes are versioned: a document whose version is not higher than the stored one is reported stale
-and not written (the same rule Elasticsearch's external versioning applies).
+Writes are versioned: a document whose version is lower than the stored one is reported stale and not
+written (Elasticsearch's `external_gte` versioning). An equal version overwrites: documents are the
+read-modify-write merge of their parts (per-part versions), so an equal version can only add an older
+part — a replayed dead letter — and never drops a newer one.
 """
 
 from __future__ import annotations

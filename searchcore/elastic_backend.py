@@ -175,7 +175,7 @@ class ElasticBackend:
             if doc.tenant_id != tenant_id:
                 raise ValueError(f"document {doc.doc_key} written to tenant {tenant_id}")
             meta: dict[str, Any] = {"_index": target or self.alias(tenant_id), "_id": doc.doc_key,
-                                    "version": doc.version, "version_type": "external"}
+                                    "version": doc.version, "version_type": "external_gte"}
             routing = self._routing(tenant_id)
             if routing is not None:
                 meta["routing"] = routing

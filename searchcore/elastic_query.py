@@ -10,7 +10,6 @@ Not yet: query-time synonyms and the phrase-proximity bonus (see docs/elasticsea
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from analyzers import Analyzer
@@ -127,7 +126,7 @@ class Translator:
                     alternatives.append({"match": {f"{name}.{CJK}": {"query": term, "boost": boost * CJK_WEIGHT}}})
             per_term.append({"bool": {"should": alternatives}})
         n = len(per_term)
-        need = n if n <= 2 else max(2, math.ceil(n * self.mapping.ranking.min_should_match_ratio))
+        need = self.mapping.ranking.required_matches(n)
         return {"bool": {"should": per_term, "minimum_should_match": need}}
 
     def phrase(self, text: str) -> dict[str, Any]:

@@ -13,7 +13,6 @@ tiebreaker, so `search_after` cursors are stable.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -150,7 +149,7 @@ def query_body(tenant_id: int, plan: SearchPlan, mapping: IndexMapping, analyzer
                     alternatives.append({"match": {f"{name}.{CJK}": {"query": term, "boost": boost * CJK_WEIGHT}}})
             per_term.append({"bool": {"should": alternatives}})
         n = len(per_term)
-        need = n if n <= 2 else max(2, math.ceil(n * mapping.ranking.min_should_match_ratio))
+        need = mapping.ranking.required_matches(n)
         matchers.append({"bool": {"should": per_term, "minimum_should_match": need}})
     exact = plan.text.strip().lower()
     if exact and " " not in exact:

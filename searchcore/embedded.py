@@ -256,7 +256,7 @@ class EmbeddedBackend(GenerationsMixin):
 
     def write(self, tenant_id: int, docs: Sequence[StoredTicket], applied: BinlogPosition | None, *,
               generation: str | None = None, force: bool = False) -> WriteOutcome:
-        """`force` (reconcile repairs only) also replaces a stored document of the same version."""
+        """`force` is kept for callers of the former rule; equal versions always overwrite now."""
         if not self.writable:
             raise RuntimeError("backend opened read-only")
         ti = self._target(tenant_id, generation, create=True)
@@ -271,7 +271,9 @@ class EmbeddedBackend(GenerationsMixin):
                 if doc.tenant_id != tenant_id:
                     raise ValueError(f"document {doc.doc_key} written to tenant {tenant_id}")
                 old = ti.versions.get(doc.ticket_id)
-                if old is not None and (old > doc.version or (old == doc.version and not force)):
+                # lower: stale. Equal overwrites: documents are read-modify-write merges of their parts, so an equal
+                # version can only add an older part (a replayed dead letter), never drop a newer one.
+                if old is not None and old > doc.version:
                     stale += 1
                     continue
                 if old is not None:

@@ -10,7 +10,6 @@ no term matches nothing; a tree made only of negations matches everything except
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import tantivy
@@ -119,8 +118,7 @@ class Translator:
                 self.terms.extend(t for t in s.terms if t not in self.terms)
         per_slot = [self.slot_query(s) for s in slots]
         n = len(per_slot)
-        ratio = self.ranking.min_should_match_ratio
-        need = n if n <= self.ranking.all_terms_up_to else max(1, min(n, math.ceil(n * ratio)))
+        need = self.ranking.required_matches(n)
         core = per_slot[0] if n == 1 else Q.boolean_query([(Occur.Should, q) for q in per_slot],
                                                              minimum_number_should_match=need)
         bonus: list[tantivy.Query] = []

@@ -27,7 +27,7 @@ def sample(name: str) -> dict[str, Any]:
 
 def op(i: int) -> BulkOp:
     return BulkOp({"index": {"_index": "ts-tickets-t7", "_id": f"7:{i}", "version": 100 + i,
-                             "version_type": "external"}}, {"tenant_id": 7, "ticket_id": i}, 7, i, 100 + i)
+                             "version_type": "external_gte"}}, {"tenant_id": 7, "ticket_id": i}, 7, i, 100 + i)
 
 
 class Sleeps:
@@ -170,7 +170,8 @@ def test_replayed_older_changes_carry_lower_external_versions_and_tombstones_are
     actions = [line for body in bulks for line in body[0::2]]
     assert all(next(iter(a)) == "index" for a in actions)                # never a bare delete
     assert [(a["index"]["_id"], a["index"]["version"], a["index"]["version_type"]) for a in actions] == [
-        ("7:42", 5000, "external"), ("7:43", 5100, "external"), ("7:42", 4000, "external"), ("7:43", 4200, "external")]
+        ("7:42", 5000, "external_gte"), ("7:43", 5100, "external_gte"), ("7:42", 4000, "external_gte"),
+        ("7:43", 4200, "external_gte")]
     tombstone = bulks[0][3]
     assert tombstone["visible"] is False and tombstone["version"] == 5100
     assert tombstone["stored"]["ticket"] == [5100, None]
