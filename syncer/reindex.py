@@ -108,7 +108,9 @@ class GenerationTarget:
     def write(self, tenant_id: int, docs: Sequence[StoredTicket], applied: BinlogPosition | None) -> WriteOutcome:
         if tenant_id != self.tenant:
             raise ValueError(f"generation {self.generation} of tenant {self.tenant} got tenant {tenant_id}")
-        return self.backend.write(tenant_id, docs, applied, generation=self.generation)
+        # force: the Indexer merged `docs` with this generation's stored documents under the job lock, so they are
+        # never older per part; a snapshot row merged under a newer live part leaves the document version unchanged
+        return self.backend.write(tenant_id, docs, applied, generation=self.generation, force=True)
 
 
 class _Run:
