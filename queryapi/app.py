@@ -17,6 +17,7 @@ import pymysql
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from analyzers import Analyzer, AnalyzerConfig
 from analyzers.synonyms import SynonymStore, expand
@@ -85,6 +86,11 @@ def create_app(settings: ApiSettings) -> FastAPI:
     @app.exception_handler(AuthError)
     async def _auth_error(_: Request, exc: AuthError) -> JSONResponse:
         return _error(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -203,6 +209,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
         q: str = Query(..., description="the search query to explain"),
     ) -> dict[str, Any]:
         node = parse(q, who.tenant_id, allow_empty=True)
+        if not 0 <= ticket_id < 2**63:
+            raise ApiError(404, "not_found", f"ticket {ticket_id} does not exist for this tenant", where="ticket_id")
         try:
             found = explain(backend, who.tenant_id, ticket_id, node if q.strip() else MatchAll(),
                             synonyms.get(who.tenant_id))

@@ -198,9 +198,13 @@ class KeyAuthenticator:
         self._lock = threading.Lock()
 
     def authenticate(self, header: str | None) -> Principal:
-        if not header or not header.startswith("Bearer "):
+        if not header:
             raise AuthError(401, "unauthenticated", "missing 'Authorization: Bearer <api key or token>' header")
-        credential = header[len("Bearer "):].strip()
+        scheme, _, credential = header.strip().partition(" ")
+        if scheme.lower() != "bearer":  # the scheme name is case-insensitive (RFC 9110)
+            raise AuthError(401, "unauthenticated", f"unsupported authorization scheme '{scheme}'; "
+                            "use 'Authorization: Bearer <api key or token>'")
+        credential = credential.strip()
         if not credential:
             raise AuthError(401, "unauthenticated", "empty credential")
         principal = self._jwt_principal(credential) if credential.count(".") == 2 else self._key_principal(credential)

@@ -209,6 +209,8 @@ class _Build(Transformer[Token, Any]):
                 return FieldTerm(fname, value)  # email/phone/name: resolved to ids by the API
             if not value.isdigit():
                 raise QuerySyntaxError(vat, "invalid_value", f"{name} needs a number, got '{value}'")
+            if int(value) >= 2**63:
+                raise QuerySyntaxError(vat, "invalid_value", f"{name} {value} is out of range (ids are below 2^63)")
             return FieldTerm(fname, int(value)) if op == ":" else Compare(fname, _op(op), int(value))
         if op != ":":
             raise QuerySyntaxError(at, "unsupported_operator",

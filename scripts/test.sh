@@ -4,7 +4,7 @@
 set -euo pipefail
 PROJECT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$PROJECT"
-bash scripts/bootstrap.sh
+bash scripts/bootstrap.sh --test
 .venv/bin/python -m ruff check .
 .venv/bin/python -m mypy
 exec .venv/bin/python -m pytest -q -p no:cacheprovider --durations=30 "$@" tests

@@ -202,7 +202,7 @@ class Translator:
     def custom(self, node: CustomField) -> tantivy.Query:
         path = f"custom_fields.{node.key}"
         opts = [Q.term_query(self.schema, path, node.value)]
-        if node.value.lstrip("-").isdigit():
+        if node.value.lstrip("-").isdigit() and -(2**63) <= int(node.value) < 2**63:  # JSON numbers are i64/u64
             opts.append(Q.term_query(self.schema, path, int(node.value)))
         if node.value in ("true", "false"):
             opts.append(Q.term_query(self.schema, path, node.value == "true"))

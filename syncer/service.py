@@ -42,6 +42,7 @@ from syncer.schema_events import SchemaChange
 from syncer.settings import SyncSettings
 from syncer.snapshot import ConsistentSnapshot
 from syncer.source_mapping import SourceMapping, load_source_mapping
+from syncer.statelock import SyncAlreadyRunning, lock_state_dir, unlock_state_dir  # noqa: F401 - re-exported
 from syncer.tailer import SourceChanged, TailerConfig, tail_forever
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ def open_backend(settings: SyncSettings, *, writable: bool) -> EmbeddedBackend:
 class SyncService:
     def __init__(self, settings: SyncSettings) -> None:
         self.settings = settings
+        self._lock_fd = lock_state_dir(settings.state_dir)
         self.source_mapping: SourceMapping = load_source_mapping(settings.source_mapping_path)
         self.checkpoints = CheckpointStore(settings.state_dir)
         self.deadletters = DeadLetterStore(settings.state_dir / "deadletters.sqlite")
@@ -85,6 +87,9 @@ class SyncService:
         self.reindexer.close()
         self.backend.close()
         self.deadletters.close()
+        if self._lock_fd >= 0:
+            unlock_state_dir(self._lock_fd)
+            self._lock_fd = -1
 
     # ---- snapshot --------------------------------------------------------------------------------
     def ensure_snapshot(self, progress: Callable[[int, int], None] | None = None) -> SnapshotReport | None:
@@ -125,6 +130,8 @@ class SyncService:
                 self.checkpoints.save(Checkpoint(position=None, epoch=epoch, snapshot=snap, source=identity))
             for tenant in set(self.backend.tenants()) - set(in_source):
                 self._tombstone_unrefreshed(tenant, floor)
+        for tenant in in_source:  # every tenant now holds all changes before the snapshot position
+            self.backend.write(tenant, [], snap.started_at)
         self.checkpoints.save(Checkpoint(position=snap.started_at, epoch=epoch, snapshot=None, source=identity))
         return SnapshotReport(len(snap.tenants_done), total, time.monotonic() - started, snap.started_at)
 

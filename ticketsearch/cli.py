@@ -144,22 +144,58 @@ def cmd_run(args: argparse.Namespace) -> int:
     from syncer.service import SyncService
 
     service = SyncService(_sync_settings(args))
-    api: mp.process.BaseProcess | None = None
+    _stop_on_sigterm()
+    api = mp.get_context("spawn").Process(target=_serve, args=(args.host, args.port, args.state_dir), daemon=True)
     try:
+        api.start()  # first, so /v1/status answers during a long initial snapshot
+        if not _wait_listening(args.host, args.port, api):
+            print(f"ticketsearch: the API could not listen on {args.host}:{args.port} (in use? see the error above;"
+                  " choose another --port)", file=sys.stderr, flush=True)
+            return 2
+        print(f"API listening on http://{args.host}:{args.port}", flush=True)
         report = service.ensure_snapshot(progress=_progress_printer())
         if report is not None:
             print(f"snapshot: {report.tickets} tickets in {report.seconds:.1f} s at {report.position}", flush=True)
-        api = mp.get_context("spawn").Process(target=_serve, args=(args.host, args.port, args.state_dir), daemon=True)
-        api.start()
-        print(f"API listening on http://{args.host}:{args.port} (sync streaming; Ctrl-C stops)", flush=True)
-        service.stream()
+        print("sync streaming; Ctrl-C stops", flush=True)
+
+        def api_died() -> bool:
+            if not api.is_alive():
+                print("ticketsearch: the API process exited; stopping", file=sys.stderr, flush=True)
+                return True
+            return False
+
+        service.stream(until=api_died)
     except KeyboardInterrupt:
-        pass
+        print("stopping", flush=True)
     finally:
-        if api is not None:
+        if api.is_alive():
             api.terminate()
+            api.join(timeout=10)
         service.close()
     return 0
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM stops like Ctrl-C: the finally blocks stop the API child and close the indexes."""
+    import signal
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _wait_listening(host: str, port: int, api: mp.process.BaseProcess, timeout: float = 60.0) -> bool:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and api.is_alive():
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex((host, port)) == 0:
+                return True
+        time.sleep(0.1)
+    return False
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -405,7 +441,37 @@ def main(argv: list[str] | None = None) -> int:
     from searchcore.ecslog import configure_logging
 
     configure_logging(logging.DEBUG if args.verbose else logging.INFO)  # TICKETSEARCH_LOG_FORMAT=json: ECS lines
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a clear one-line error for what a user can fix; tracebacks with -v
+        message = _user_error(exc)
+        if message is None or args.verbose:
+            raise
+        print(f"ticketsearch {args.command}: {message}", file=sys.stderr)
+        return 1
+
+
+def _user_error(exc: Exception) -> str | None:
+    """The message for errors a user causes and can fix (bad input, unreachable database, wrong settings)."""
+    import pymysql
+
+    from syncer.load import LoadError
+    from syncer.preflight import PreflightError
+
+    if isinstance(exc, pymysql.err.OperationalError):
+        return (f"cannot reach the source database ({exc.args[-1]}); is it running? `bash scripts/mariadb.sh start`"
+                " and `eval \"$(bash scripts/mariadb.sh env)\"` set up the private one")
+    if isinstance(exc, LoadError):
+        return str(exc).replace("replace=True", "--replace")
+    if isinstance(exc, PreflightError | FileNotFoundError | ValueError):
+        return str(exc)
+    from syncer.service import SyncAlreadyRunning
+
+    if isinstance(exc, SyncAlreadyRunning):
+        return str(exc)
+    return None
 
 
 if __name__ == "__main__":

@@ -176,10 +176,15 @@ def test_auth_and_bad_queries(running: Running) -> None:
     for params, code in (({"q": ""}, "empty_query"), ({"q": "   "}, "empty_query"),
                          ({"q": "退" * 501}, "query_too_long"), ({"q": "退款", "offset": 5000}, "offset_too_deep"),
                          ({"q": "退款", "limit": 0}, "invalid_request"),
-                         ({"q": "退款", "limit": "x"}, "invalid_request")):
+                         ({"q": "退款", "limit": "x"}, "invalid_request"),
+                         ({"q": "assignee:99999999999999999999999"}, "query_syntax"),
+                         ({"q": "requester:9223372036854775808"}, "query_syntax")):
         resp = c.get("/v1/tickets/search", params=params, headers=h)
         assert 400 <= resp.status_code < 500, (params, resp.status_code, resp.text)
         assert resp.json()["error"]["code"] == code
+    huge = c.get("/v1/tickets/9223372036854775808/explain", params={"q": "退款"}, headers=h)
+    assert huge.status_code == 404 and huge.json()["error"]["code"] == "not_found"
+    assert c.get("/v1/tickets/search", params={"q": "cf.quantity:99999999999999999999999"}, headers=h).status_code == 200
     status = c.get("/v1/status", headers=h).json()
     assert [t["tenant_id"] for t in status["tenants"]] == [1]
     assert status["tenants"][0]["documents"] == 20
