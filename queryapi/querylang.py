@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,7 +99,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 _PHONE = re.compile(r"^\+?\d[\d\-]{6,18}\d$")
 _TICKET_NO = re.compile(r"^(?:#\d+|[A-Za-z]{1,6}-\d{3,})$")
 _ORDER_NO = re.compile(r"^(?=.*\d)[A-Za-z0-9]+(?:-[A-Za-z0-9]+)+$|^[A-Za-z]{1,4}\d{6,}$")
-_DIGITS = re.compile(r"^\d{5,}$")
+_DIGITS = re.compile(r"^\d{3,}$")  # a bare ticket id (or number): exact hits first, text still matches
 
 
 class QuerySyntaxError(ValueError):
@@ -267,6 +268,7 @@ def _pos(tok: Token) -> int:
 
 
 def exact_kind(word: str) -> ExactKind | None:
+    word = unicodedata.normalize("NFKC", word)  # a pasted full-width ＯＲＤ－２０２３－１ is ORD-2023-1
     if _EMAIL.match(word):
         return "email"
     if _TICKET_NO.match(word):

@@ -138,7 +138,7 @@ class Translator:
                                     for name, boost in self.mapping.text_fields()], "minimum_should_match": 1}}
 
     def exact(self, node: Exact) -> dict[str, Any]:
-        value = node.value.strip().lower()
+        value = node.keyword
         should: list[dict[str, Any]] = []
         best = 1.0
         for name, fdef in self.mapping.fields.items():
@@ -148,6 +148,8 @@ class Translator:
         if node.requester_ids:
             should.append({"constant_score": {"filter": {"terms": {"requester_id": list(node.requester_ids)}},
                                               "boost": best}})
+        if node.ticket_id is not None:
+            should.append({"constant_score": {"filter": {"term": {"ticket_id": node.ticket_id}}, "boost": best}})
         should.append(self.text(node.value))
         return {"bool": {"should": should, "minimum_should_match": 1}}
 

@@ -37,6 +37,7 @@ opaquely and signs it; backends see only this decoded form.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
@@ -71,6 +72,19 @@ class Exact:
     value: str
     kind: ExactKind
     requester_ids: tuple[int, ...] = ()
+
+    @property
+    def keyword(self) -> str:
+        """The value as keyword fields hold it: NFKC (full-width ＯＲＤ－１ = ORD-1), trimmed, lowercased."""
+        return unicodedata.normalize("NFKC", self.value).strip().lower()
+
+    @property
+    def ticket_id(self) -> int | None:
+        """A bare ticket id (`4093`, `#4093`, `#004093`) also matches the ticket with that id."""
+        digits = self.keyword.lstrip("#")
+        if digits.isdigit() and int(digits) < 2**63:
+            return int(digits)
+        return None
 
 
 @dataclass(frozen=True)

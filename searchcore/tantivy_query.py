@@ -165,7 +165,7 @@ class Translator:
         return self.sequence_query(seq)
 
     def exact(self, node: Exact, positive: bool) -> tantivy.Query:
-        value = node.value.strip().lower()
+        value = node.keyword
         parts: list[tantivy.Query] = []
         for name, fdef in self.mapping.fields.items():
             if fdef.type == "keyword" and fdef.exact_boost:
@@ -175,6 +175,9 @@ class Translator:
         if node.requester_ids and people_boost > 0:
             people = Q.term_set_query(self.schema, "requester_id", list(node.requester_ids))
             parts.append(Q.boost_query(Q.const_score_query(people, 1.0), people_boost))
+        if node.ticket_id is not None and people_boost > 0:
+            by_id = Q.term_query(self.schema, "ticket_id", node.ticket_id)
+            parts.append(Q.boost_query(Q.const_score_query(by_id, 1.0), people_boost))
         parts.append(self.text(node.value, positive))
         return Q.boolean_query([(Occur.Should, p) for p in parts])
 

@@ -189,3 +189,14 @@ def test_auth_and_bad_queries(running: Running) -> None:
     status = c.get("/v1/status", headers=h).json()
     assert [t["tenant_id"] for t in status["tenants"]] == [1]
     assert status["tenants"][0]["documents"] == 20
+
+
+def test_pasted_identifiers_find_their_ticket_first(running: Running) -> None:
+    key = create_key(running.db, 1, "agent")
+    execute(running.db, ("INSERT INTO tickets (tenant_id, id, ticket_number, subject, description, order_number) "
+                         "VALUES (1, 4093, 'T-1-004093', '快递丢件', '包裹显示已签收但没收到', 'ORD-2023-646212')"))
+    running.sync()
+    pasted = ("4093", "#4093", "#004093", "T-1-004093", "ORD-2023-646212",
+              "ＯＲＤ－２０２３－６４６２１２", "Ｔ－１－００４０９３")  # full-width, as pasted from some IMEs
+    for q in pasted:
+        assert ids(search(running, key, q))[:1] == [4093], q
