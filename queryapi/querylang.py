@@ -216,6 +216,10 @@ class _Build(Transformer[Token, Any]):
         if op != ":":
             raise QuerySyntaxError(at, "unsupported_operator",
                                    f"'{name}' cannot be compared with '{op}'; use '{name}:value'")
+        allowed = self.mapping.fields[fname].values  # a keyword with a closed value set (status, channel)
+        if allowed and value.lower() not in allowed:
+            raise QuerySyntaxError(vat, "invalid_value",
+                                   f"'{value}' is not a {name}; expected one of {', '.join(allowed)}")
         return FieldTerm(fname, value.lower())
 
     def _date(self, fname: str, op: str, value: str, vat: int) -> Node:

@@ -103,6 +103,9 @@ def test_operators(query: str, expected: Any) -> None:
         ("cf.color>3", 0, "unsupported_operator"),
         ("has:attachments", 4, "invalid_value"),
         ("assignee>abc", 9, "invalid_value"),
+        ("status:foo", 7, "invalid_value"),
+        ("退款 channel:fax", 11, "invalid_value"),
+        ("assignee:99999999999999999999", 9, "invalid_value"),
     ],
 )
 def test_errors_name_position_and_problem(query: str, position: int, problem: str) -> None:
