@@ -33,7 +33,7 @@ BIG, OTHER = 1, 2
 
 def load(db: MySQLSettings, n: int) -> None:
     texts = []
-    with (DATA / "online_shopping_10_cats.csv").open(encoding="utf-8-sig", newline="") as fh:
+    with (DATA / "tickets" / "online_shopping_10_cats.csv").open(encoding="utf-8-sig", newline="") as fh:
         for row in csv.DictReader(fh):
             if row["review"].strip():
                 texts.append(row["review"].strip())
