@@ -81,6 +81,7 @@ def replay_deadletters(settings: SyncSettings, *, wait_s: float = 120.0) -> dict
         if result_path.exists():
             result: dict[str, Any] = json.loads(result_path.read_text(encoding="utf-8"))
             result_path.unlink()
+            result["served_by_running_service"] = True
             return result
         time.sleep(0.1)
     raise TimeoutError(f"the sync service did not answer the replay request within {wait_s:.0f} s")

@@ -210,9 +210,25 @@ def cmd_keys(args: argparse.Namespace) -> int:
     if args.tenant is None:
         raise SystemExit("keys create needs --tenant")
     role = "admin" if args.role == "platform_admin" else args.role
+    if not _tenant_exists(source, args.tenant):
+        print(f"warning: tenant {args.tenant} has no row in the tenants table (a typo?); the key is created anyway",
+              file=sys.stderr)
     print(create_key(source, args.tenant, role, args.label, expires_in_s=args.expires_in,
                      platform_admin=args.role == "platform_admin"))
     return 0
+
+
+def _tenant_exists(source: MySQLSettings, tenant_id: int) -> bool:
+    import pymysql
+
+    conn = pymysql.connect(**source.connect_kwargs())
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM tenants WHERE id = %s UNION SELECT 1 FROM tickets WHERE tenant_id = %s LIMIT 1",
+                        (tenant_id, tenant_id))
+            return cur.fetchone() is not None
+    finally:
+        conn.close()
 
 
 def cmd_tenant(args: argparse.Namespace) -> int:
@@ -242,6 +258,9 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
     from syncer.replay import replay_deadletters
 
     result = replay_deadletters(settings)
+    if result.get("served_by_running_service") and getattr(args, "max_document_bytes", None):
+        print("note: the running sync service replayed with its own limits; --max-document-bytes applies only when"
+              " the service is stopped (or restart it with TICKETSEARCH_MAX_DOCUMENT_BYTES)", file=sys.stderr)
     print(json.dumps(result))
     return 0 if result["failed"] == 0 else 1
 
