@@ -59,20 +59,28 @@ def serve_pending_request(indexer: Indexer, store: DeadLetterStore, state_dir: P
 
 def replay_deadletters(settings: SyncSettings, *, wait_s: float = 120.0) -> dict[str, Any]:
     from syncer.service import open_backend
+    from syncer.statelock import SyncAlreadyRunning, lock_state_dir, unlock_state_dir
 
-    store = DeadLetterStore(settings.state_dir / "deadletters.sqlite")
-    mapping = load_source_mapping(settings.source_mapping_path)
-    backend = open_backend(settings, writable=True)
-    lookups = LookupDirectory(mapping, settings.source)
-    indexer = Indexer(backend, mapping, lookups, store, max_document_bytes=settings.max_document_bytes)
     try:
-        return replay_with(indexer, store)
-    except ValueError as exc:
-        if "lock" not in str(exc).lower():
-            raise
+        lock = lock_state_dir(settings.state_dir)  # no service runs: replay here, holding its lock meanwhile
+    except SyncAlreadyRunning:
+        return _ask_running_service(settings, wait_s)
+    try:
+        store = DeadLetterStore(settings.state_dir / "deadletters.sqlite")
+        mapping = load_source_mapping(settings.source_mapping_path)
+        backend = open_backend(settings, writable=True)
+        lookups = LookupDirectory(mapping, settings.source)
+        indexer = Indexer(backend, mapping, lookups, store, max_document_bytes=settings.max_document_bytes)
+        try:
+            return replay_with(indexer, store)
+        finally:
+            backend.close()
     finally:
-        backend.close()
-    # the running service holds the writers: ask it
+        unlock_state_dir(lock)
+
+
+def _ask_running_service(settings: SyncSettings, wait_s: float) -> dict[str, Any]:
+    """The running service owns the index writers: leave it a request and wait for its answer."""
     (settings.state_dir / RESULT).unlink(missing_ok=True)
     (settings.state_dir / REQUEST).write_text(str(time.time()), encoding="utf-8")
     deadline = time.monotonic() + wait_s
