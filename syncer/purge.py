@@ -89,6 +89,19 @@ def _scrub_metrics(state_dir: Path, tenant_id: int) -> None:
 
 
 def purge_tenant(settings: SyncSettings, tenant_id: int, *, force: bool = False) -> PurgeReport:
+    from syncer.statelock import SyncAlreadyRunning, lock_state_dir, unlock_state_dir
+
+    try:
+        lock = lock_state_dir(settings.state_dir)  # the running service owns the index writers
+    except SyncAlreadyRunning as exc:
+        raise PurgeRefused(tenant_id, f"the sync service (pid {exc.owner or '?'}) is running; stop it first") from exc
+    try:
+        return _purge(settings, tenant_id, force=force)
+    finally:
+        unlock_state_dir(lock)
+
+
+def _purge(settings: SyncSettings, tenant_id: int, *, force: bool) -> PurgeReport:
     left = _source_tickets(settings, tenant_id)
     if left and not force:
         raise PurgeRefused(tenant_id, f"{left} tickets are still in the source database; delete them first "
