@@ -34,7 +34,7 @@ class AdminError(Exception):
 
 def _admin(request: Request) -> Principal:
     who: Principal = request.app.state.auth.authenticate(request.headers.get("authorization"))
-    if who.role != "admin":
+    if who.role != "admin" and not who.is_platform_admin:
         raise AdminError(403, "forbidden", "this endpoint needs an admin key of the tenant", tenant_id=who.tenant_id)
     return who
 
@@ -135,6 +135,55 @@ def list_dictionaries(who: Admin, request: Request) -> dict[str, Any]:
     backend = request.app.state.backend
     return {**store.state(who.tenant_id), "versions": [v.summary() for v in store.versions(who.tenant_id)],
             "analyzer": backend.analyzer_for(who.tenant_id).identity}
+
+
+# ---- dead letters (the sync service owns the store's writes; this process only reads it) ----------------
+DEADLETTER_DB = "deadletters.sqlite"
+REPLAY_REQUEST, REPLAY_RESULT = "replay.request", "replay.result"   # the protocol of syncer/replay.py
+
+
+@router.get("/deadletters")
+def list_deadletters(who: Admin, request: Request, limit: int = 100) -> dict[str, Any]:
+    """The tenant's pending dead letters: reason and source position of each rejected row change."""
+    import sqlite3
+
+    path = _state(request) / DEADLETTER_DB
+    if not path.exists():
+        return {"pending": 0, "deadletters": []}
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT id, created_at, ticket_id, source_table, binlog_file, binlog_offset, reason "
+                          "FROM deadletters WHERE replayed_at IS NULL AND tenant_id = ? ORDER BY id LIMIT ?",
+                          (who.tenant_id, max(1, min(limit, 1000)))).fetchall()
+        pending = db.execute("SELECT COUNT(*) FROM deadletters WHERE replayed_at IS NULL AND tenant_id = ?",
+                             (who.tenant_id,)).fetchone()[0]
+    finally:
+        db.close()
+    return {"pending": int(pending), "deadletters": [
+        {"id": r[0], "created_at": r[1], "ticket_id": r[2], "table": r[3], "position": f"{r[4]}:{r[5]}",
+         "reason": r[6]} for r in rows]}
+
+
+@router.post("/deadletters/replay")
+def replay_deadletters(who: Admin, request: Request) -> dict[str, Any]:
+    """Ask the running sync service to re-apply the tenant's dead letters (after their cause is fixed)."""
+    import time
+
+    state = _state(request)
+    if not control.service_alive(state):
+        raise AdminError(409, "sync_not_running", "the sync service is not running; start it, or run "
+                         "`ticketsearch deadletters replay` while it is stopped", tenant_id=who.tenant_id)
+    (state / REPLAY_RESULT).unlink(missing_ok=True)
+    control.write_json_atomic(state / REPLAY_REQUEST, {"tenant_id": who.tenant_id})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        result = control.read_json(state / REPLAY_RESULT)
+        if isinstance(result, dict):
+            (state / REPLAY_RESULT).unlink(missing_ok=True)
+            return result
+        time.sleep(0.1)
+    raise AdminError(504, "timeout", "the sync service did not answer the replay request within 60 s",
+                     tenant_id=who.tenant_id)
 
 
 class _ScopedAuth:

@@ -24,14 +24,14 @@ REQUEST = "replay.request"
 RESULT = "replay.result"
 
 
-def replay_with(indexer: Indexer, store: DeadLetterStore) -> dict[str, Any]:
+def replay_with(indexer: Indexer, store: DeadLetterStore, tenant_id: int | None = None) -> dict[str, Any]:
     replayed: list[int] = []
     failed: list[dict[str, Any]] = []
     scratch = DeadLetterStore(Path(":memory:"))
     real_sink = indexer.deadletters
     indexer.deadletters = scratch
     try:
-        for letter in store.entries():
+        for letter in store.entries(tenant_id=tenant_id):
             report = indexer.apply([letter.change], None)
             if report.dead_lettered:
                 failed.append({"id": letter.id, "reason": scratch.entries()[-1].reason})
@@ -45,11 +45,19 @@ def replay_with(indexer: Indexer, store: DeadLetterStore) -> dict[str, Any]:
 
 
 def serve_pending_request(indexer: Indexer, store: DeadLetterStore, state_dir: Path) -> bool:
-    """Called by the running service between batches."""
+    """Called by the running service between batches. The request file may name one tenant
+    (`{"tenant_id": T}`, as the admin API writes it); otherwise every pending dead letter is replayed."""
     request = state_dir / REQUEST
     if not request.exists():
         return False
-    result = replay_with(indexer, store)
+    tenant_id: int | None = None
+    try:
+        asked = json.loads(request.read_text(encoding="utf-8"))
+        if isinstance(asked, dict) and asked.get("tenant_id") is not None:
+            tenant_id = int(asked["tenant_id"])
+    except (ValueError, OSError):
+        pass  # the CLI's plain request: all tenants
+    result = replay_with(indexer, store, tenant_id)
     tmp = state_dir / (RESULT + ".tmp")
     tmp.write_text(json.dumps(result), encoding="utf-8")
     os.replace(tmp, state_dir / RESULT)

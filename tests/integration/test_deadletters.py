@@ -84,3 +84,38 @@ def test_rejected_rows_are_dead_lettered_and_replayed_after_the_fix(fresh_db: My
     backend.close()
     assert cli(db, state_dir, "deadletters", "list").stdout.strip() == ""  # nothing pending
     sync.stop()
+
+
+def test_admin_api_lists_and_replays_the_tenants_dead_letters(fresh_db: MySQLSettings, state_dir: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from queryapi.app import create_app
+    from queryapi.auth import create_key
+    from queryapi.settings import ApiSettings
+
+    db = fresh_db
+    load_demo(db)
+    sync = SyncProcess(db, state_dir).start()
+    wait_synced(db, state_dir, process=sync)
+    execute(db, "INSERT INTO ticket_tags (tenant_id, ticket_id, tag_id) VALUES (1, 2, 888888)")  # no such tag
+    execute(db, "INSERT INTO ticket_tags (tenant_id, ticket_id, tag_id) VALUES (2, 2, 999999)")  # other tenant
+    wait_synced(db, state_dir, process=sync)
+    client = TestClient(create_app(ApiSettings(source=db, state_dir=state_dir, key_cache_seconds=0)))
+    admin = {"Authorization": f"Bearer {create_key(db, 1, 'admin')}"}
+    agent = {"Authorization": f"Bearer {create_key(db, 1, 'agent')}"}
+    assert client.get("/v1/admin/deadletters", headers=agent).status_code == 403
+    listed = client.get("/v1/admin/deadletters", headers=admin).json()
+    assert listed["pending"] == 1 and "888888" in listed["deadletters"][0]["reason"]  # only its own tenant's
+    execute(db, "INSERT INTO tags (tenant_id, id, name) VALUES (1, 888888, '补录标签')")
+    wait_synced(db, state_dir, process=sync)
+    replayed = client.post("/v1/admin/deadletters/replay", headers=admin)
+    assert replayed.status_code == 200, replayed.text
+    assert (replayed.json()["replayed"], replayed.json()["failed"]) == (1, 0)
+    assert client.get("/v1/admin/deadletters", headers=admin).json()["pending"] == 0
+    tenant2 = client.get("/v1/admin/deadletters", headers={"Authorization": f"Bearer {create_key(db, 2, 'admin')}"})
+    assert tenant2.json()["pending"] == 1  # tenant 2's dead letter was not touched
+    backend = open_backend(SyncSettings(source=db, state_dir=state_dir), writable=False)
+    doc = backend.get(1, 2)
+    assert doc is not None and "补录标签" in [r["value"] for _, r in doc.live_children("tags")]
+    backend.close()
+    sync.stop()
