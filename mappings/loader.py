@@ -54,12 +54,17 @@ class Ranking(BaseModel):
     recency_weight: float = 0.0           # score *= 1 + w * 2^(-age / half-life) over the top window (0 = off)
     recency_half_life_days: float = 30.0
     rerank_window: int = 200
+    long_query_slots: int = 0              # queries of at least this many slots (a pasted sentence) need ...
+    long_query_ratio: float = 0.75         # ... ceil(n * long_query_ratio) of them (0 slots = off)
 
     def required_matches(self, slots: int) -> int:
         """How many of a query's `slots` term slots a document must match (both backends use this)."""
         if slots <= self.all_terms_up_to:
             return slots
-        return max(1, min(slots, math.ceil(slots * self.min_should_match_ratio)))
+        ratio = self.min_should_match_ratio
+        if self.long_query_slots and slots >= self.long_query_slots:
+            ratio = self.long_query_ratio
+        return max(1, min(slots, math.ceil(slots * ratio)))
 
 
 class ElasticOptions(BaseModel):

@@ -202,8 +202,8 @@ class KeyAuthenticator:
             raise AuthError(401, "unauthenticated", "missing 'Authorization: Bearer <api key or token>' header")
         scheme, _, credential = header.strip().partition(" ")
         if scheme.lower() != "bearer":  # the scheme name is case-insensitive (RFC 9110)
-            raise AuthError(401, "unauthenticated", f"unsupported authorization scheme '{scheme}'; "
-                            "use 'Authorization: Bearer <api key or token>'")
+            raise AuthError(401, "unauthenticated", "unsupported authorization scheme (the credential is not "
+                            "echoed); use 'Authorization: Bearer <api key or token>'")
         credential = credential.strip()
         if not credential:
             raise AuthError(401, "unauthenticated", "empty credential")

@@ -11,6 +11,7 @@ no term matches nothing; a tree made only of negations matches everything except
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import tantivy
 
@@ -36,6 +37,19 @@ from searchcore.tantivy_schema import SUB, term_text
 Q = tantivy.Query
 Occur = tantivy.Occur
 MAX_PROXIMITY_TERMS = 8
+SHINGLE_TERMS = 4
+T = TypeVar("T")
+
+
+def proximity_windows(seq: list[T]) -> list[list[T]]:
+    """Term sequences that earn the phrase-proximity bonus. A short query: itself, and without its first and last
+    terms (a fragment pasted from a ticket often cuts its edge words differently from the ticket's own text).
+    A longer one (a pasted sentence): overlapping shingles of SHINGLE_TERMS terms."""
+    if len(seq) > MAX_PROXIMITY_TERMS:
+        return [seq[i:i + SHINGLE_TERMS] for i in range(0, len(seq) - SHINGLE_TERMS + 1, 2)]
+    if len(seq) >= 5:
+        return [seq, seq[1:-1]]
+    return [seq]
 
 
 @dataclass
@@ -123,10 +137,11 @@ class Translator:
                                                              minimum_number_should_match=need)
         bonus: list[tantivy.Query] = []
         seq: list[str | tuple[int, str]] = [t for s in slots for t in s.terms]
-        if self.ranking.phrase_boost > 0 and 2 <= len(seq) <= MAX_PROXIMITY_TERMS:
-            bonus += [Q.boost_query(Q.phrase_query(self.schema, f, seq, slop=self.ranking.phrase_slop),
-                                    boost * self.ranking.phrase_boost)
-                      for f, boost in self.mapping.text_fields()]
+        if self.ranking.phrase_boost > 0 and len(seq) >= 2:
+            for window in proximity_windows(seq):
+                bonus += [Q.boost_query(Q.phrase_query(self.schema, f, window, slop=self.ranking.phrase_slop),
+                                        boost * self.ranking.phrase_boost)
+                          for f, boost in self.mapping.text_fields()]
         qsub = self.ranking.query_subword_weight
         if qsub > 0:
             plain = set(seq)

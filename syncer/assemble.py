@@ -50,9 +50,13 @@ def _int(row: Row, column: str, table: str) -> int:
     if value is None or isinstance(value, bool) or not isinstance(value, int | str):
         raise PoisonChange(f"column {column!r} of {table} is {value!r}, not an id", table=table)
     try:
-        return int(value)
+        number = int(value)
     except ValueError as exc:
         raise PoisonChange(f"column {column!r} of {table} is {value!r}, not an id", table=table) from exc
+    if not -(2**63) <= number < 2**63:
+        raise PoisonChange(f"column {column!r} of {table} is {number}, outside the index's signed 64-bit range",
+                           table=table)
+    return number
 
 
 def ticket_part_row(mapping: SourceMapping, row: Row) -> Row:
@@ -63,7 +67,11 @@ def ticket_part_row(mapping: SourceMapping, row: Row) -> Row:
             if field in REQUIRED_DOCUMENT_FIELDS:
                 raise PoisonChange(f"column {column!r} (for field {field!r}) missing from {table} row", table=table)
             continue   # the column was dropped (names come from the event): the field is no longer indexed
-        out[field] = row[column]
+        value = row[column]
+        if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+            raise PoisonChange(f"column {column!r} of {table} is {value}, outside the index's signed 64-bit range",
+                               table=table)
+        out[field] = value
     return out
 
 

@@ -122,6 +122,14 @@ def _progress_printer() -> Any:
     return progress
 
 
+def _serve_child(host: str, port: int, state_dir: str | None) -> None:
+    """The API as `run`'s child process: it dies with its parent, kill -9 included (no orphan holding the port)."""
+    from syncer.service import _die_with_parent
+
+    _die_with_parent()
+    _serve(host, port, state_dir)
+
+
 def _serve(host: str, port: int, state_dir: str | None) -> None:
     import uvicorn
 
@@ -145,7 +153,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     service = SyncService(_sync_settings(args))
     _stop_on_sigterm()
-    api = mp.get_context("spawn").Process(target=_serve, args=(args.host, args.port, args.state_dir), daemon=True)
+    api = mp.get_context("spawn").Process(target=_serve_child, args=(args.host, args.port, args.state_dir),
+                                          daemon=True)
     try:
         api.start()  # first, so /v1/status answers during a long initial snapshot
         if not _wait_listening(args.host, args.port, api):
@@ -203,10 +212,17 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
     source = MySQLSettings.from_env(os.environ)
     if args.action == "rotate":
-        print(rotate_key(source, args.key or sys.stdin.readline().strip(), args.grace_seconds))
+        try:
+            print(rotate_key(source, args.key or sys.stdin.readline().strip(), args.grace_seconds))
+        except KeyError:
+            print("ticketsearch keys rotate: unknown or revoked API key", file=sys.stderr)
+            return 1
         return 0
     if args.action == "revoke":
-        return 0 if revoke_key(source, args.key or sys.stdin.readline().strip()) else 1
+        if revoke_key(source, args.key or sys.stdin.readline().strip()):
+            return 0
+        print("ticketsearch keys revoke: unknown or already revoked API key", file=sys.stderr)
+        return 1
     if args.tenant is None:
         raise SystemExit("keys create needs --tenant")
     role = "admin" if args.role == "platform_admin" else args.role

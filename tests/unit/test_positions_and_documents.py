@@ -123,6 +123,11 @@ def test_poison_rows_name_the_problem() -> None:
     assert "999" in err.value.reason and err.value.table == "ticket_tags"
     with pytest.raises(PoisonChange):
         route(change("tickets", Op.INSERT, None, {"tenant_id": 3, "id": "abc"}, 61), MAPPING, no_lookup)
+    with pytest.raises(PoisonChange) as big:  # BIGINT UNSIGNED ids beyond the index's i64: dead letter, not a crash
+        route(change("tickets", Op.INSERT, None, ticket_row(id=2**63), 62), MAPPING, no_lookup)
+    assert "64-bit" in big.value.reason
+    with pytest.raises(PoisonChange):
+        route(change("tickets", Op.INSERT, None, ticket_row(assignee_id=2**63 + 5), 63), MAPPING, no_lookup)
 
 
 def test_stored_ticket_json_round_trip() -> None:
