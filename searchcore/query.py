@@ -12,7 +12,7 @@ Semantics (both backends must implement them identically):
 * `Text(text)`: free words. The backend analyzes `text` with the tenant's query analyzer (plain cut) and
   applies the tenant's query-time synonyms; each resulting term slot is matched over every `text` field of the
   mapping (`<f>` and its sub-word field) with the field's `boost`; at least
-  `ceil(n * ranking.min_should_match_ratio)` of n slots must match (all of them when n <= 2). Scored (BM25).
+  `ranking.required_matches(n)` of n slots must match (all when n <= ranking.all_terms_up_to). Scored (BM25).
   Adjacent bare words of the query language form ONE `Text` node ("打印机 卡纸" → Text("打印机 卡纸")).
   A phrase-proximity bonus (ranking.phrase_boost, ranking.phrase_slop) is added for n >= 2.
 * `Phrase(text)`: the analyzed terms at consecutive positions in one text field. Scored.
