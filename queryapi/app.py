@@ -237,9 +237,23 @@ def create_app(settings: ApiSettings) -> FastAPI:
             tenants.append({"tenant_id": who.tenant_id, "documents": 0, "applied": None,
                             "position": None if synced is None else synced.to_json()})
         return {"tenants": tenants, "synced_to": None if synced is None else synced.to_json(),
-                "source": _source_position(settings)}
+                "snapshot": _snapshot_progress(settings, who.tenant_id), "source": _source_position(settings)}
 
     return app
+
+
+def _snapshot_progress(settings: ApiSettings, tenant_id: int) -> dict[str, Any] | None:
+    """While the initial snapshot (or a full re-snapshot) runs: whether the caller's tenant is done yet."""
+    try:
+        data = json.loads((settings.state_dir / "checkpoint.json").read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {"running": True, "tenant_done": False}  # not even started
+    snap = data.get("snapshot")
+    if data.get("position") is not None or not isinstance(snap, dict):
+        return None
+    done = tenant_id in snap.get("tenants_done", [])
+    return {"running": True, "tenant_done": done,
+            "tenant_copied_up_to_id": snap.get("after_id") if snap.get("tenant") == tenant_id else None}
 
 
 def _hit_json(h: SearchHit) -> dict[str, Any]:

@@ -62,7 +62,10 @@ def test_run_serves_during_snapshot_reports_applied_and_stops_on_sigterm(fresh_d
                 resp = httpx.get(f"http://127.0.0.1:{port}/v1/status", headers={"Authorization": f"bearer {key}"})
                 assert resp.status_code == 200, resp.text  # lower-case scheme accepted
                 status = resp.json()
-                if status["synced_to"] is not None and status["tenants"][0]["documents"] == 20:
+                if status["synced_to"] is None:
+                    assert status["snapshot"]["running"] is True  # the snapshot says it is loading
+                elif status["tenants"][0]["documents"] == 20:
+                    assert status["snapshot"] is None
                     break
             time.sleep(0.2)
         assert status is not None and status["tenants"][0]["applied"] is not None, status
