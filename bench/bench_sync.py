@@ -123,8 +123,8 @@ def latency(service: SyncService, db: MySQLSettings, rate: float, seconds: float
             delay = due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            cur.execute("UPDATE tickets SET status=%s WHERE tenant_id=%s AND id=%s",
-                        ("open" if i % 2 else "pending", 1 + i % 20, 1 + (i * 7919) % 300))
+            cur.execute("UPDATE tickets SET status=%s, order_number=%s WHERE tenant_id=%s AND id=%s",
+                        ("open" if i % 2 else "pending", f"LAT-{i}", 1 + i % 14, 1 + (i * 7919) % 18))
             committed = time.perf_counter()
             cur.execute("SHOW MASTER STATUS")
             row = cur.fetchone()
