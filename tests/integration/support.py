@@ -81,6 +81,33 @@ class SyncProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+def execute(db: MySQLSettings, *statements: str | tuple[str, Any]) -> None:
+    """Run statements (SQL, or (SQL, args)) in one source transaction."""
+    conn = pymysql.connect(**db.connect_kwargs())
+    try:
+        with conn.cursor() as cur:
+            conn.begin()
+            for st in statements:
+                if isinstance(st, str):
+                    cur.execute(st)
+                else:
+                    cur.execute(st[0], st[1])
+            conn.commit()
+    finally:
+        conn.close()
+
+
+def execute_each(db: MySQLSettings, *statements: str) -> None:
+    """Run statements one by one, each its own (autocommitted) transaction."""
+    conn = pymysql.connect(**db.connect_kwargs())
+    try:
+        with conn.cursor() as cur:
+            for st in statements:
+                cur.execute(st)
+    finally:
+        conn.close()
+
+
 def source_position(db: MySQLSettings) -> BinlogPosition:
     conn = pymysql.connect(**db.connect_kwargs(with_database=False))
     try:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pymysql
 import pytest
 from mariadb_fixture import free_port, start_private_mariadb, stop_private_mariadb
+from support import execute_each as run
 
 from searchcore.dbconfig import MySQLSettings
 from syncer.preflight import RESNAPSHOT_COMMAND, CheckpointPurged, PreflightError, preflight
@@ -30,15 +31,6 @@ def private_db(tmp_path: Path) -> Iterator[MySQLSettings]:
     finally:
         stop_private_mariadb(datadir)
 
-
-def run(db: MySQLSettings, *statements: str) -> None:
-    conn = pymysql.connect(**db.connect_kwargs())
-    try:
-        with conn.cursor() as cur:
-            for st in statements:
-                cur.execute(st)
-    finally:
-        conn.close()
 
 
 @pytest.mark.parametrize(("variable", "bad", "good"), [

@@ -14,9 +14,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import pymysql
 import pytest
 from support import compare_index_with_db, wait_synced
+from support import execute as sql
 
 from searchcore.dbconfig import MySQLSettings
 from syncer.events import Op
@@ -27,20 +27,6 @@ from syncer.tailer import TailerConfig, current_position, tail
 
 pytestmark = pytest.mark.integration
 
-
-def sql(db: MySQLSettings, *statements: str | tuple[str, Any]) -> None:
-    conn = pymysql.connect(**db.connect_kwargs())
-    try:
-        with conn.cursor() as cur:
-            conn.begin()
-            for st in statements:
-                if isinstance(st, str):
-                    cur.execute(st)
-                else:
-                    cur.execute(st[0], st[1])
-            conn.commit()
-    finally:
-        conn.close()
 
 
 def ticket(tenant: int, tid: int, subject: str, category: str = "billing") -> tuple[str, Any]:

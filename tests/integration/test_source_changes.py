@@ -15,6 +15,7 @@ import pymysql
 import pytest
 from mariadb_fixture import free_port, start_private_mariadb, stop_private_mariadb
 from support import compare_index_with_db, source_position
+from support import execute_each as run
 
 from searchcore.dbconfig import MySQLSettings
 from searchcore.positions import split_version
@@ -36,15 +37,6 @@ def private_db(tmp_path: Path) -> Iterator[tuple[MySQLSettings, Path]]:
     finally:
         stop_private_mariadb(datadir)
 
-
-def run(db: MySQLSettings, *statements: str) -> None:
-    conn = pymysql.connect(**db.connect_kwargs())
-    try:
-        with conn.cursor() as cur:
-            for st in statements:
-                cur.execute(st)
-    finally:
-        conn.close()
 
 
 def server_gtids(db: MySQLSettings, table: str) -> list[str]:

@@ -9,10 +9,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import pymysql
 import pytest
 from fastapi.testclient import TestClient
-from support import compare_index_with_db, wait_synced
+from support import compare_index_with_db, execute, wait_synced
 
 from queryapi.app import create_app
 from queryapi.auth import create_key
@@ -24,20 +23,6 @@ from syncer.settings import SyncSettings
 
 pytestmark = pytest.mark.integration
 
-
-def execute(db: MySQLSettings, *statements: tuple[str, Any] | str) -> None:
-    conn = pymysql.connect(**db.connect_kwargs())
-    try:
-        with conn.cursor() as cur:
-            conn.begin()
-            for st in statements:
-                if isinstance(st, str):
-                    cur.execute(st)
-                else:
-                    cur.execute(st[0], st[1])
-            conn.commit()
-    finally:
-        conn.close()
 
 
 class Running:
