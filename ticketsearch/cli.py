@@ -6,7 +6,6 @@ Each command builds its one settings object from the environment and passes it o
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import multiprocessing as mp
@@ -17,14 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from searchcore.dbconfig import MySQLSettings
-from syncer.settings import SyncSettings
+from ticketsearch.dev_cli import cmd_analyze, cmd_eval
+from ticketsearch.kafka_cli import _kafka_args, cmd_index, cmd_sync_kafka
+from ticketsearch.settings_from_args import sync_settings as _sync_settings
 
 log = logging.getLogger("ticketsearch")
-
-
-def _sync_settings(args: argparse.Namespace) -> SyncSettings:
-    return SyncSettings.from_env(os.environ, state_dir=Path(args.state_dir) if args.state_dir else None,
-                                 max_document_bytes=getattr(args, "max_document_bytes", None))
 
 
 def cmd_load(args: argparse.Namespace) -> int:
@@ -37,54 +33,6 @@ def cmd_load(args: argparse.Namespace) -> int:
         report = load_corpora(source, Path(args.data_dir), limit_per_file=args.limit, copies=args.copies,
                               replace=args.replace)
     print(json.dumps(report.__dict__, default=str))
-    return 0
-
-
-def _kafka_settings(args: argparse.Namespace) -> Any:
-    from syncer.kafka_bus import KafkaSettings
-
-    logging.getLogger("kafka").setLevel(logging.WARNING)   # the client logs every connection at INFO
-    return KafkaSettings.from_env(os.environ, bootstrap=getattr(args, "kafka_bootstrap", None),
-                                  topic=getattr(args, "topic", None), partitions=getattr(args, "partitions", None),
-                                  group=getattr(args, "group", None))
-
-
-def cmd_sync_kafka(args: argparse.Namespace) -> int:
-    """The tailer half of the distributed pipeline: binlog -> Kafka (docs/kafka.md)."""
-    from syncer.kafka_tailer import KafkaTailer
-
-    tailer = KafkaTailer(_sync_settings(args), _kafka_settings(args))
-    try:
-        tailer.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        tailer.close()
-    return 0
-
-
-def cmd_index(args: argparse.Namespace) -> int:
-    """The indexer half: one member of the indexer group, Kafka -> per-tenant indexes (docs/kafka.md)."""
-    from syncer import kafka_indexer
-
-    settings, kafka = _sync_settings(args), _kafka_settings(args)
-    if args.lag:
-        from syncer.tailer import current_position
-
-        print(json.dumps(kafka_indexer.lag(settings.state_dir, kafka.partitions, current_position(settings.source))))
-        return 0
-    if args.replay_deadletters:
-        print(json.dumps(kafka_indexer.replay_dead_letters(settings, kafka)))
-        return 0
-    if args.from_debezium:
-        from syncer.debezium import rekey_debezium
-
-        with contextlib.suppress(KeyboardInterrupt):
-            rekey_debezium(settings, kafka, args.from_debezium, epoch=args.epoch)
-        return 0
-    indexer = kafka_indexer.KafkaIndexer(settings, kafka, member=args.member, epoch=args.epoch)
-    with contextlib.suppress(KeyboardInterrupt):
-        indexer.run()
     return 0
 
 
@@ -295,90 +243,6 @@ def cmd_status(args: argparse.Namespace) -> int:
                                "applied": None if st.applied is None else st.applied.to_json()})
     print(json.dumps(out, indent=2))
     return 0
-
-
-def cmd_analyze(args: argparse.Namespace) -> int:
-    from analyzers import Analyzer, AnalyzerConfig
-    from analyzers.synonyms import SynonymStore, expand
-
-    analyzer = Analyzer(AnalyzerConfig(user_words=tuple(args.word or ())))
-    tokens = analyzer.analyze_query(args.text) if args.mode == "query" else analyzer.analyze_index(args.text)
-    text = args.text
-    out: dict[str, Any] = {
-        "analyzer": analyzer.identity, "mode": args.mode, "normalized": analyzer.normalize(text),
-        "tokens": [{"term": t.text, "start": t.start, "end": t.end, "original": text[t.start:t.end],
-                    "position": t.position, "source": t.source, "origin": analyzer.origin(t)} for t in tokens],
-    }
-    if args.mode == "query" and args.tenant is not None:
-        state = Path(args.state_dir or os.environ.get("TICKETSEARCH_STATE_DIR", ".state"))
-        syn = SynonymStore(state / "synonyms").get(args.tenant)
-        out["synonyms"] = {"version": syn.version, "slots": [
-            {"terms": list(s.terms), "alternatives": [list(a) for a in s.alternatives]}
-            for s in expand(analyzer, [t.text for t in tokens], syn)]}
-    print(json.dumps(out, ensure_ascii=False, indent=None if args.compact else 2))
-    return 0
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    """Product vs baseline (and the ranking ablation) on a BEIR set, tuning and/or checking half."""
-    from queryapi.querylang import QuerySyntaxError, parse_query
-    from searchcore import evaluation as ev
-    from searchcore.query import Node, Text
-
-    started = time.monotonic()
-    data = ev.load_beir(Path(args.data))
-    tuning, checking = ev.split(data.qrels)
-    halves = {"tuning": tuning, "checking": checking, "all": sorted(tuning + checking)}
-    names = ["tuning", "checking"] if args.half == "both" else [args.half]
-    if args.limit:
-        halves = {k: v[: args.limit] for k, v in halves.items()}
-    wanted = sorted({q for n in names for q in halves[n]})
-    mapping, analyzer = ev.default_product()
-
-    def parse(text: str) -> Node:
-        try:
-            return parse_query(text, mapping)
-        except QuerySyntaxError:
-            return Text(text)
-
-    root = ev.temp_index_dir()
-    doc_ids = ev.build_product_index(data, root, mapping, analyzer)
-    variants: list[tuple[str, Any]] = [("product (mapping as shipped)", mapping)]
-    if args.ablation:
-        variants += [
-            ("relaxed: any term matches (msm 0, no 2-term AND)", ev.ranking_variant(
-                mapping, min_should_match_ratio=0.0, all_terms_up_to=1)),
-            ("relaxed, query sub-words off", ev.ranking_variant(
-                mapping, min_should_match_ratio=0.0, all_terms_up_to=1, query_subword_weight=0.0)),
-            ("relaxed, phrase bonus off", ev.ranking_variant(
-                mapping, min_should_match_ratio=0.0, all_terms_up_to=1, phrase_boost=0.0)),
-            ("- query sub-words off", ev.ranking_variant(mapping, query_subword_weight=0.0)),
-            ("- phrase proximity bonus off", ev.ranking_variant(mapping, phrase_boost=0.0)),
-            ("- sub-word field off", ev.ranking_variant(mapping, subword_weight=0.0)),
-        ]
-    rows: list[dict[str, Any]] = []
-    base = ev.baseline_run(data, wanted)
-    for name in names:
-        s = ev.evaluate(base, data.qrels, halves[name])
-        rows.append({"system": "baseline BM25 k1=0.9 b=0.4 jieba search mode", "half": name, **s.__dict__})
-    for label, m in variants:
-        run = ev.product_run(data, wanted, root, doc_ids, m, analyzer, parse)
-        for name in names:
-            s = ev.evaluate(run, data.qrels, halves[name])
-            rows.append({"system": label, "half": name, **s.__dict__})
-    for r in rows:
-        print(f"{r['half']:9} {r['system']:48} nDCG@10 {r['ndcg10']:.4f}  MRR@10 {r['mrr10']:.4f}  "
-              f"Recall@100 {r['recall100']:.4f}  ({r['queries']} queries)")
-    print(f"elapsed {time.monotonic() - started:.1f} s")
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2), "utf-8")
-    return 0
-
-
-def _kafka_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--kafka-bootstrap", default=None, help="host:port (env TICKETSEARCH_KAFKA_BOOTSTRAP)")
-    p.add_argument("--topic", default=None, help="change topic (env TICKETSEARCH_KAFKA_TOPIC)")
-    p.add_argument("--partitions", type=int, default=None, help="partitions when creating the topic")
 
 
 def build_parser() -> argparse.ArgumentParser:
