@@ -22,6 +22,17 @@ from syncer.settings import SyncSettings
 TERMINAL = ("done", "cancelled", "failed", "rejected")
 
 
+def _positive(text: str) -> float:
+    """A rate for argparse: a number above 0 (the admin API refuses the same values)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} must be above 0 rows per second")
+    return value
+
+
 def _settings(args: argparse.Namespace) -> SyncSettings:
     return SyncSettings.from_env(os.environ, state_dir=Path(args.state_dir) if args.state_dir else None)
 
@@ -156,7 +167,7 @@ def add_admin_commands(sub: Any) -> None:
     ri.add_argument("--tenant", type=int, default=None)
     ri.add_argument("--mapping-version", type=int, default=None)
     ri.add_argument("--dictionary-version", type=int, default=None, help="build with this dictionary (activates it)")
-    ri.add_argument("--throttle", type=float, default=None, help="snapshot rows per second")
+    ri.add_argument("--throttle", type=_positive, default=None, help="snapshot rows per second (> 0)")
     ri.add_argument("--cancel", default=None, metavar="JOB", help="cancel a running job")
     ri.add_argument("--status", default=None, metavar="JOB", help="print a job's record")
     ri.add_argument("--no-wait", dest="wait", action="store_false", help="return after the request")
@@ -177,7 +188,7 @@ def add_admin_commands(sub: Any) -> None:
     dc.add_argument("--word", action="append", help="a word (repeatable, upload)")
     dc.add_argument("--stop-file", default=None, help="stop words, one per line (upload)")
     dc.add_argument("--version", type=int, default=None, help="activate: this version (default: the staged one)")
-    dc.add_argument("--throttle", type=float, default=None)
+    dc.add_argument("--throttle", type=_positive, default=None)
     dc.add_argument("--no-wait", dest="wait", action="store_false")
     dc.add_argument("--quiet", action="store_true")
     dc.set_defaults(func=cmd_dictionaries)
