@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from searchcore.backend import SearchBackend
@@ -40,13 +40,14 @@ class ApplyReport:
 
 class Indexer:
     def __init__(self, backend: SearchBackend, mapping: SourceMapping, lookups: LookupDirectory,
-                 deadletters: DeadLetterStore, *, max_document_bytes: int) -> None:
+                 deadletters: DeadLetterStore, *, max_document_bytes: int, parallel_commits: bool = False) -> None:
         self.backend = backend
         self.mapping = mapping
         self.lookups = lookups
         self.deadletters = deadletters
         self.max_document_bytes = max_document_bytes
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tenant-write")
+        # parallel tenant commits: only where this process alone owns every index for good (the embedded service)
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tenant-write") if parallel_commits else None
 
     def apply(self, changes: Sequence[RowChange], applied: BinlogPosition | None) -> ApplyReport:
         per_doc: dict[tuple[int, int], list[tuple[RowChange, DocChange]]] = defaultdict(list)
@@ -90,9 +91,15 @@ class Indexer:
         # One commit per tenant index. In small batches (steady streaming) the commits' fsyncs dominate and release
         # the GIL, so tenants commit in parallel (lower commit -> searchable latency); big catch-up batches are
         # dominated by analysis under the GIL and run one tenant after the other.
-        parallel = len(writes) > 1 and sum(len(d) for _, d in writes) <= PARALLEL_WRITE_MAX_DOCS
-        outcomes = (self._pool.map(lambda w: self.backend.write(w[0], w[1], applied), writes) if parallel
-                    else [self.backend.write(t, d, applied) for t, d in writes])
+        parallel = (self._pool is not None and len(writes) > 1
+                    and sum(len(d) for _, d in writes) <= PARALLEL_WRITE_MAX_DOCS)
+        if parallel:
+            assert self._pool is not None
+            futures = [self._pool.submit(self.backend.write, t, d, applied) for t, d in writes]
+            wait(futures)  # every write has finished (or failed) before this returns or raises
+            outcomes = [f.result() for f in futures]
+        else:
+            outcomes = [self.backend.write(t, d, applied) for t, d in writes]
         for (tenant, docs), outcome in zip(writes, outcomes, strict=True):
             written += outcome.written
             stale += outcome.stale

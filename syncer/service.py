@@ -73,7 +73,7 @@ class SyncService:
         self.backend = open_backend(settings, writable=True)
         self.lookups = LookupDirectory(self.source_mapping, settings.source)
         self.indexer = Indexer(self.backend, self.source_mapping, self.lookups, self.deadletters,
-                               max_document_bytes=settings.max_document_bytes)
+                               max_document_bytes=settings.max_document_bytes, parallel_commits=True)
         self.stop_event = threading.Event()
         # tenant reindexes run inside this service (docs/reindex.md): it owns the writers and the live stream
         self.reindexer = ReindexManager(settings, self.backend, self.source_mapping, self.deadletters,
