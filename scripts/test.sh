@@ -7,4 +7,4 @@ cd "$PROJECT"
 bash scripts/bootstrap.sh --test
 .venv/bin/python -m ruff check .
 .venv/bin/python -m mypy
-exec .venv/bin/python -m pytest -q -p no:cacheprovider --durations=30 "$@" tests
+exec .venv/bin/python -m pytest -q -rs -p no:cacheprovider --durations=30 "$@" tests
