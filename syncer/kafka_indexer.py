@@ -12,7 +12,8 @@ ones are dead-lettered); poison (undecodable, unroutable, oversized): dead-lette
 payload, reason, tenant and source position, and the group goes on. Documents are built by read-modify-write
 of the stored document (syncer.indexer): safe because the tenant partitioner puts every change of a tenant in
 one partition, so exactly one member writes each tenant's index; on a rebalance the member drops its
-uncommitted records and closes its index writers before the new owner opens them.
+uncommitted records, rewinds their partitions to the first of them (kafka-python keeps a re-assigned
+partition's position) and closes its index writers before the new owner opens them.
 """
 
 from __future__ import annotations
@@ -104,11 +105,32 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
 
     # ---- group membership -------------------------------------------------------------------------------
     def on_partitions_revoked(self, revoked: Any) -> None:
-        dropped = len(self._batch.records)
-        self._batch = _Batch()            # not committed: the next owner reads them again
+        """Before a rebalance (and, through kafka-python's default `on_partitions_lost`, after an eviction): the
+        uncommitted batch is discarded and every partition it came from is rewound to the batch's first record.
+        kafka-python (3.x) keeps a partition's fetch position when the same member is assigned it again, so
+        without the rewind those records would be skipped and the next commit would pass them (lost changes)."""
+        rewound = self._rewind_uncommitted()
         self._close_backend()
-        log.info("partitions revoked %s (dropped %d uncommitted records)", sorted(p.partition for p in revoked),
-                 dropped, extra={"tenant": None, "position": None})
+        log.info("partitions revoked %s (uncommitted records rewound: %s)", sorted(p.partition for p in revoked),
+                 rewound, extra={"tenant": None, "position": None})
+
+    def _rewind_uncommitted(self) -> dict[int, int]:
+        """Drop the pending batch; seek each of its partitions back to its first record. Returns {partition: offset}."""
+        first: dict[TopicPartition, int] = {}
+        for r in self._batch.records:
+            tp = TopicPartition(r.topic, r.partition)
+            first[tp] = min(first.get(tp, r.offset), r.offset)
+        self._batch = _Batch()
+        rewound: dict[int, int] = {}
+        for tp, offset in sorted(first.items()):
+            if self.consumer is None:
+                break
+            try:
+                self.consumer.seek(tp, offset)
+            except ValueError:
+                continue   # no longer assigned: its state is gone, the next owner starts at the committed offset
+            rewound[tp.partition] = offset
+        return rewound
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         parts = sorted(p.partition for p in assigned)

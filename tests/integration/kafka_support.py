@@ -125,3 +125,70 @@ def wait_indexed(db: MySQLSettings, index_state: Path, kafka: KafkaSettings, *, 
 
 
 __all__ = ["IndexerProcess", "Pipeline", "TailerProcess", "env_for", "kafka_env", "wait_indexed"]
+
+
+def explain_mismatch(problems: dict[str, list[str]], kafka: KafkaSettings, index_state: Path,
+                     logs: list[Path], *, limit: int = 6) -> str:
+    """For a failed index == database check: for the first differing tickets, every message of their key in the
+    topic (partition, offset, op, table, position) and the stored document's parts; the dead-letter topic; the
+    indexers' rebalance/failure log lines. Says whether a lost change was never published or not applied."""
+    import json as _json
+
+    from kafka import KafkaConsumer, TopicPartition
+
+    from syncer.service import open_backend
+    from syncer.settings import SyncSettings
+
+    wanted: dict[str, tuple[int, int]] = {}
+    for kind in ("missing", "stale", "extra"):
+        for item in problems.get(kind, [])[:limit]:
+            tenant, tid = item.split(":")[0], item.split(":")[1]
+            wanted[f"{tenant}:ticket:{tid}"] = (int(tenant), int(tid))
+    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap, enable_auto_commit=False, group_id=None)
+    parts = [TopicPartition(kafka.topic, p) for p in range(kafka.partitions)]
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
+    seen: dict[str, list[str]] = {k: [] for k in wanted}
+    total = 0
+    idle = time.monotonic()
+    while time.monotonic() - idle < 5:
+        got = consumer.poll(timeout_ms=500, max_records=20_000)
+        if got:
+            idle = time.monotonic()
+        for records in got.values():
+            for r in records:
+                total += 1
+                key = r.key.decode(errors="replace") if r.key else ""
+                if key in seen:
+                    v = _json.loads(r.value)
+                    src = v.get("source", {})
+                    seen[key].append(f"p{r.partition}@{r.offset} {v.get('op')} {src.get('table')} "
+                                     f"{src.get('file')}:{src.get('pos')}+{src.get('row')} v={v.get('version')}")
+    consumer.close()
+    out = [f"topic {kafka.topic}: {total} records read"]
+    backend = open_backend(SyncSettings(state_dir=index_state), writable=False)
+    for key, (tenant, tid) in wanted.items():
+        doc = None
+        try:
+            doc = backend.get(tenant, tid)
+        except Exception as exc:  # noqa: BLE001 - diagnostics only
+            out.append(f"{key}: index read failed: {exc}")
+        out.append(f"{key}: stored version {None if doc is None else doc.version}; "
+                   f"document {None if doc is None else doc.to_json()[:600]}")
+        out.extend(f"    {line}" for line in seen[key])
+    backend.close()
+    dlq = KafkaConsumer(bootstrap_servers=kafka.bootstrap, enable_auto_commit=False, group_id=None)
+    tp = TopicPartition(kafka.dlq_topic, 0)
+    dlq.assign([tp])
+    dlq.seek_to_beginning(tp)
+    letters = [r for batch in dlq.poll(timeout_ms=3000, max_records=1000).values() for r in batch]
+    dlq.close()
+    out.append(f"dead-letter topic: {len(letters)} letters")
+    out.extend(f"    {_json.loads(r.value).get('reason')}" for r in letters[:10])
+    for path in logs:
+        if path.exists():
+            lines = [ln for ln in path.read_text(errors="replace").splitlines()
+                     if any(w in ln for w in ("revoked", "assigned", "failed", "dead-letter", "Error", "--- start"))]
+            out.append(f"{path.name}: {len(lines)} notable lines")
+            out.extend(f"    {ln[:300]}" for ln in lines[-40:])
+    return "\n".join(out)
