@@ -70,6 +70,19 @@ class StoredTicket:
         children.setdefault(name, {})[key] = part
         return StoredTicket(self.tenant_id, self.ticket_id, self.ticket, children)
 
+    def without_parts_older_than(self, floor: int) -> StoredTicket:
+        """After a (re-)snapshot at version `floor` has rewritten every row the source still has: each live part
+        older than `floor` belongs to a row gone from the source, and becomes a tombstone at `floor`. Returns
+        `self` when there is none."""
+        doc = self
+        if doc.ticket is not None and doc.ticket.row is not None and doc.ticket.version < floor:
+            doc = doc.with_ticket(Part(floor, None))
+        for name, parts in self.children.items():
+            for key, part in parts.items():
+                if part.row is not None and part.version < floor:
+                    doc = doc.with_child(name, key, Part(floor, None))
+        return doc
+
     def to_json(self) -> str:
         return self._json
 

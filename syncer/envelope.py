@@ -17,7 +17,8 @@ Message value (UTF-8 JSON, `schema_version` 1):
 `pos` is the start of the rows event, `row` the row's index inside it: the version encodes `pos + row`.
 A claim-checked change (too large for the broker) carries "claim_check": {"path", "sha256", "bytes"}
 instead of before/after. A watermark ({"schema_version": 1, "op": "m", ...}, key `__watermark__`) says
-that every change before `position` has been published to that partition.
+that every change before `position` has been published to that partition. A sweep ({"op": "sweep", "floor",
+"position", "partitions"}, key `__sweep__`) ends a snapshot in a partition: rows older than `floor` are gone.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from syncer.source_mapping import SourceMapping
 SCHEMA_VERSION = 1
 CONNECTOR = "ticketsearch"
 WATERMARK_KEY = b"__watermark__"
+SWEEP_KEY = b"__sweep__"
 
 
 class EnvelopeError(ValueError):
@@ -143,6 +145,29 @@ class Watermark:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Watermark:
         return cls(BinlogPosition.from_json(data["position"]), int(data["observed_ms"]))
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """End of a snapshot in one partition: every row the source had at `position` has been published before this
+    message, at versions >= `floor`. So for each tenant of this partition (of `partitions`, tenant partitioner), a
+    live part older than `floor` is a row gone from the source (TRUNCATE, a table swap, a new binlog history):
+    the indexer turns it into a tombstone at `floor`."""
+
+    floor: int
+    position: BinlogPosition
+    partitions: int
+
+    def encode(self) -> bytes:
+        return json.dumps({"schema_version": SCHEMA_VERSION, "op": "sweep", "floor": self.floor,
+                           "position": self.position.to_json(), "partitions": self.partitions},
+                          separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Sweep:
+        if data.get("op") != "sweep":
+            raise EnvelopeError(f"op {data.get('op')!r} is not 'sweep'", field="op")
+        return cls(int(data["floor"]), BinlogPosition.from_json(data["position"]), int(data["partitions"]))
 
 
 def parse_json(value: bytes) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Indexer group member: consumes the change topic and applies it to the embedded search backend.
 
-Input: the change topic (our envelopes, claim checks, watermarks, or Debezium-format events already keyed by
-ticket: syncer.debezium), KafkaSettings and SyncSettings (index root, source for lookups).
+Input: the change topic (our envelopes, claim checks, watermarks, snapshot sweeps, or Debezium-format events
+already keyed by ticket: syncer.debezium), KafkaSettings and SyncSettings (index root, source for lookups).
 Output: ticket documents in the per-tenant indexes; failed changes in the dead-letter topic; a status file
 per member (<state_dir>/kafka/<member>.json) with, per owned partition, the binlog watermark applied.
 Guarantee: offsets are committed manually, only after the backend write of everything before them has been
@@ -23,7 +23,6 @@ import logging
 import os
 import socket
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,10 +38,10 @@ from searchcore.embedded import EmbeddedBackend
 from searchcore.positions import BinlogPosition
 from syncer.deadletters import DeadLetterStore
 from syncer.debezium import change_from_debezium, is_debezium
-from syncer.envelope import WATERMARK_KEY, Envelope, EnvelopeError, Watermark, key_tenant, parse_json
+from syncer.envelope import SWEEP_KEY, WATERMARK_KEY, Envelope, EnvelopeError, Sweep, Watermark, key_tenant, parse_json
 from syncer.events import RowChange
 from syncer.indexer import Indexer
-from syncer.kafka_bus import KafkaSettings, Publisher, dead_letter_value, ensure_topics, resolve_claim
+from syncer.kafka_bus import KafkaSettings, Publisher, dead_letter_value, ensure_topics, partition_for, resolve_claim
 from syncer.lookups import LookupDirectory
 from syncer.settings import SyncSettings
 from syncer.source_mapping import load_source_mapping
@@ -203,6 +202,12 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
             if r.value is None:
                 continue     # a Debezium tombstone (tombstones.on.delete): compaction only, nothing to apply
             origin = _Origin(r.topic, r.partition, r.offset, r.key, r.value)
+            if r.key == SWEEP_KEY:      # after the changes before it, in partition order
+                if changes:
+                    self._apply_with_retries(changes)
+                    changes = []
+                self._sweep_with_retries(origin)
+                continue
             if r.key == WATERMARK_KEY:
                 try:
                     marks[r.partition] = Watermark.from_json(parse_json(r.value))
@@ -265,6 +270,43 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
                                  tenant=None if row is None else row.get("tenant_id"), ticket=None,
                                  position=f"{change.file}:{change.offset}")
 
+    def _sweep_with_retries(self, origin: _Origin) -> None:
+        """Apply a snapshot's sweep to this partition's tenants: live parts older than the snapshot become
+        tombstones (rows gone from the source). Retried like a batch; dead-lettered if it keeps failing."""
+        try:
+            sweep = Sweep.from_json(parse_json(origin.value))
+        except (EnvelopeError, KeyError, TypeError, ValueError) as exc:
+            self.dead_letter(origin, f"bad sweep: {exc}", tenant=None, ticket=None, position=None)
+            return
+        delay = 0.1
+        for attempt in range(1, RETRY_ATTEMPTS + 1):
+            try:
+                self._sweep(origin.partition, sweep)
+                return
+            except Exception as exc:  # noqa: BLE001 - classified: retryable, then dead-lettered
+                self.counts["retries"] += 1
+                log.warning("sweep failed (attempt %d/%d): %s", attempt, RETRY_ATTEMPTS, exc,
+                            extra={"tenant": None, "position": str(sweep.position)})
+                self._close_backend()
+                if attempt == RETRY_ATTEMPTS:
+                    self.dead_letter(origin, f"sweep failed after {RETRY_ATTEMPTS} attempts: {type(exc).__name__}: "
+                                     f"{exc}", tenant=None, ticket=None, position=str(sweep.position))
+                    return
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _sweep(self, partition: int, sweep: Sweep) -> None:
+        backend = self._open_backend()
+        for tenant in backend.tenants():
+            if partition_for(f"{tenant}:sweep", sweep.partitions) != partition:
+                continue     # another partition's tenant: its own sweep message handles it
+            docs = [new for doc in backend.all_documents(tenant)
+                    if (new := doc.without_parts_older_than(sweep.floor)) is not doc]
+            if docs:
+                backend.write(tenant, docs, None)
+                log.info("snapshot sweep removed rows gone from the source from %d documents", len(docs),
+                         extra={"tenant": tenant, "position": str(sweep.position)})
+
     def dead_letter(self, origin: _Origin, reason: str, *, tenant: int | None, ticket: int | None,
                     position: str | None) -> None:
         self.counts["dead_lettered"] += 1
@@ -315,76 +357,3 @@ def lag(state_dir: Path, partitions: int, source_position: BinlogPosition) -> di
     behind_bytes = source_position.offset - pos.offset if pos.file == source_position.file else None
     return {"synced": source_position <= pos, "source": source_position.to_json(), "applied": pos.to_json(),
             "behind_bytes": behind_bytes, "behind_ms": max(0, int(time.time() * 1000) - int(slowest["observed_ms"]))}
-
-
-def replay_dead_letters(settings: SyncSettings, kafka: KafkaSettings, *, idle_s: float = 3.0) -> dict[str, int]:
-    """Re-apply every dead letter through the normal versioned path, then refresh each affected ticket document
-    from a consistent read of the source at its current position P (rows at the version of P): a dead letter
-    is older than the document's later changes, so on its own it would be rejected as stale. Letters that fail
-    again are dead-lettered again, marked with this run so the run stops there."""
-    run = uuid.uuid4().hex
-    indexer = KafkaIndexer(settings, kafka, member=f"dlq-replay-{run[:8]}")
-    indexer.replay_run = run
-    indexer.lookups.load_all()
-    consumer = KafkaConsumer(kafka.dlq_topic, bootstrap_servers=kafka.bootstrap,
-                             group_id=f"{kafka.group}.dlq-replay", enable_auto_commit=False,
-                             auto_offset_reset="earliest", session_timeout_ms=kafka.session_timeout_ms,
-                             heartbeat_interval_ms=kafka.heartbeat_interval_ms)
-    result = {"replayed": 0, "failed": 0}
-    refresh: set[tuple[int, int]] = set()
-    try:
-        idle_since = time.monotonic()
-        while time.monotonic() - idle_since < idle_s:
-            got = consumer.poll(timeout_ms=200)
-            if not got:
-                if not consumer.assignment():
-                    idle_since = time.monotonic()     # still joining the group: not idle yet
-                continue
-            idle_since = time.monotonic()
-            for tp, records in got.items():
-                for r in records:
-                    letter = json.loads(r.value)
-                    if letter.get("replay_run") == run:
-                        continue
-                    payload = (letter["payload"].encode() if letter.get("payload") is not None
-                               else bytes.fromhex(letter["payload_hex"]))
-                    before = indexer.counts["dead_lettered"]
-                    fake = type("R", (), {"topic": letter["topic"], "partition": letter["partition"],
-                                          "offset": letter["offset"], "value": payload,
-                                          "key": None if letter["key"] is None else letter["key"].encode()})
-                    indexer.apply_records([fake])
-                    failed = indexer.counts["dead_lettered"] > before
-                    result["failed" if failed else "replayed"] += 1
-                    key = letter.get("key") or ""
-                    if not failed and ":ticket:" in key:
-                        tenant, _, ticket = key.split(":")
-                        refresh.add((int(tenant), int(ticket)))
-                consumer.commit({tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)})
-            indexer.publisher.flush()
-        _refresh_from_source(indexer, sorted(refresh))
-    finally:
-        consumer.close(autocommit=False)
-        indexer.close()
-    return result
-
-
-def _refresh_from_source(indexer: KafkaIndexer, tickets: list[tuple[int, int]]) -> None:
-    from syncer.snapshot import ConsistentSnapshot
-
-    if not tickets:
-        return
-    with ConsistentSnapshot(indexer.settings.source, indexer.mapping, indexer.epoch) as cs:
-        for tenant, ticket in tickets:
-            for chunk in cs.chunks(tenant, ticket - 1, 1):
-                doc = indexer.mapping.document
-                rows = [c for c in chunk.changes if c.after is not None and int(c.after.get(
-                    doc.id_column if c.table == doc.table else _parent(indexer, c.table), -1)) == ticket]
-                indexer._apply_with_retries(rows)
-                log.info("refreshed ticket %d from the source at %s", ticket, cs.position,
-                         extra={"tenant": tenant, "position": str(cs.position)})
-                break
-
-
-def _parent(indexer: KafkaIndexer, table: str) -> str:
-    child = indexer.mapping.child_for_table(table)
-    return child.parent_column if child is not None else "__none__"

@@ -8,8 +8,9 @@ on restart) and advances to a transaction's end only after every message of that
 before it is acknowledged by the broker (acks=all, `Publisher.flush`); a crash at any point resumes at or
 before the first unacknowledged change, so changes may be published twice, never lost (versions make the
 duplicates harmless). A change over the broker's message limit is claim-checked, never dropped.
-Known limit: a re-snapshot (DDL that replaces a mapped table, a new binlog history) republishes every row at
-the new snapshot's version but does not tombstone rows gone from the source (the embedded service does).
+A snapshot (the first, or a re-snapshot after DDL that replaces a mapped table or a new binlog history) ends
+with a sweep in every partition, after all its rows: each indexer then tombstones its tenants' rows older than
+the snapshot, i.e. rows gone from the source (as the embedded service does).
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from dataclasses import dataclass
 
 import pymysql
 
-from searchcore.positions import BinlogPosition
+from searchcore.positions import BinlogPosition, make_version
 from syncer.checkpoint import Checkpoint, CheckpointStore, SnapshotProgress
-from syncer.envelope import WATERMARK_KEY, Watermark, document_keys, envelopes_for
+from syncer.envelope import SWEEP_KEY, WATERMARK_KEY, Sweep, Watermark, document_keys, envelopes_for
 from syncer.events import RowChange, Transaction
 from syncer.kafka_bus import KafkaSettings, Publisher, claim_check, ensure_topics
 from syncer.preflight import current_identity, preflight
@@ -114,6 +115,19 @@ class KafkaTailer:
         for p in range(self.publisher.partitions(self.kafka.topic)):
             self.publisher.send(self.kafka.topic, WATERMARK_KEY.decode(), value, partition=p, position=str(position))
 
+    def sweep(self, floor: int, position: BinlogPosition) -> None:
+        """After every snapshot row: tell each partition's indexer that older live rows are gone from the source.
+        With the `key` partitioner a tenant spans partitions, so no partition can sweep alone: nothing is sent."""
+        assert self.publisher is not None
+        if self.kafka.partitioner != "tenant":
+            log.warning("partitioner %r: rows gone from the source are not removed by a re-snapshot",
+                        self.kafka.partitioner, extra={"tenant": None, "position": str(position)})
+            return
+        parts = self.publisher.partitions(self.kafka.topic)
+        value = Sweep(floor, position, parts).encode()
+        for p in range(parts):
+            self.publisher.send(self.kafka.topic, SWEEP_KEY.decode(), value, partition=p, position=str(position))
+
     def publish_snapshot(self, ckpt: Checkpoint | None) -> Checkpoint | None:
         """Publish (or resume publishing) a consistent snapshot as `r` envelopes; the streaming checkpoint is
         set to the snapshot position once every row is acknowledged."""
@@ -139,6 +153,7 @@ class KafkaTailer:
                         return None
                 snap = SnapshotProgress(snap.started_at, (*snap.tenants_done, tenant), None, 0)
                 self.checkpoints.save(Checkpoint(position=None, epoch=epoch, snapshot=snap, source=identity))
+        self.sweep(make_version(epoch, snap.started_at.file, snap.started_at.offset), snap.started_at)
         self.watermark(snap.started_at)
         self.publisher.flush()
         done = Checkpoint(position=snap.started_at, epoch=epoch, snapshot=None, source=identity)

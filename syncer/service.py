@@ -26,7 +26,6 @@ from typing import Any
 from analyzers import Analyzer, AnalyzerConfig
 from analyzers.dictionaries import DictionaryStore
 from mappings import load_mapping
-from searchcore.documents import Part
 from searchcore.embedded import EmbeddedBackend
 from searchcore.positions import BinlogPosition, make_version
 from syncer.checkpoint import Checkpoint, CheckpointStore, SnapshotProgress
@@ -167,13 +166,7 @@ class SyncService:
         for doc in self.backend.all_documents(tenant):
             if doc.version >= floor:
                 continue
-            new = doc
-            if new.ticket is not None and new.ticket.row is not None and new.ticket.version < floor:
-                new = new.with_ticket(Part(floor, None))
-            for name, parts in doc.children.items():
-                for key, part in parts.items():
-                    if part.row is not None and part.version < floor:
-                        new = new.with_child(name, key, Part(floor, None))
+            new = doc.without_parts_older_than(floor)
             if new is not doc:
                 docs.append(new)
         if docs:

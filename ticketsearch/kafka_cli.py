@@ -38,7 +38,7 @@ def cmd_sync_kafka(args: argparse.Namespace) -> int:
 
 def cmd_index(args: argparse.Namespace) -> int:
     """The indexer half: one member of the indexer group, Kafka -> per-tenant indexes (docs/kafka.md)."""
-    from syncer import kafka_indexer
+    from syncer import kafka_indexer, kafka_replay
 
     settings, kafka = _sync_settings(args), _kafka_settings(args)
     if args.lag:
@@ -47,7 +47,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(json.dumps(kafka_indexer.lag(settings.state_dir, kafka.partitions, current_position(settings.source))))
         return 0
     if args.replay_deadletters:
-        print(json.dumps(kafka_indexer.replay_dead_letters(settings, kafka)))
+        print(json.dumps(kafka_replay.replay_dead_letters(settings, kafka)))
         return 0
     if args.from_debezium:
         from syncer.debezium import rekey_debezium

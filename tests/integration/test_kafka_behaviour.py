@@ -4,7 +4,8 @@
 - a poison change lands in the dead-letter topic with reason, tenant and position, later changes are applied,
   the count is reported, and replaying the dead letters after the fix applies it;
 - a change over the broker's message limit is claim-checked and indexed, never lost;
-- Debezium-format events (one ordered topic, re-keyed by ticket) give the same index as our own envelopes.
+- Debezium-format events (one ordered topic, re-keyed by ticket) give the same index as our own envelopes;
+- a re-snapshot through Kafka (TRUNCATE, a table swap) removes the rows gone from the source.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from syncer.column_specs import table_specs
 from syncer.debezium import debezium_from_envelope, rekey_debezium
 from syncer.envelope import envelopes_for
 from syncer.kafka_bus import KafkaSettings, ensure_topics
-from syncer.kafka_indexer import KafkaIndexer, applied_watermarks, replay_dead_letters
+from syncer.kafka_indexer import KafkaIndexer, applied_watermarks
+from syncer.kafka_replay import replay_dead_letters
 from syncer.kafka_tailer import KafkaTailer
 from syncer.load import load_corpora
 from syncer.preflight import current_identity
@@ -141,6 +143,30 @@ def test_concurrent_sessions_poison_replay_and_oversized(fresh_db: MySQLSettings
         assert [p.split(":")[:2] for p in problems["stale"]] == [["1", "900001"]]   # the tag is still missing
     assert replay_dead_letters(settings, kafka, idle_s=2.0) == {"replayed": 1, "failed": 0}
     assert compare_index_with_db(fresh_db, settings.state_dir) == CLEAN
+
+
+def test_resnapshot_through_kafka_removes_rows_gone_from_the_source(fresh_db: MySQLSettings, tmp_path: Path,
+                                                                    kafka: KafkaSettings) -> None:  # noqa: F811
+    """TRUNCATE and a shadow-table swap that leaves tickets out make the tailer re-snapshot through Kafka; the
+    sweep at the end of the snapshot removes the comments and tickets that are gone (and nothing else)."""
+    load_corpora(fresh_db, DATA, limit_per_file=20)
+    tailer = KafkaTailer(SyncSettings(source=fresh_db, state_dir=tmp_path / "tailer"), kafka)
+    settings = SyncSettings(source=fresh_db, state_dir=tmp_path / "index")
+    indexer = KafkaIndexer(settings, kafka, member="solo")
+    with running(tailer.run, indexer.run):
+        wait_marks(fresh_db, settings.state_dir, kafka.partitions)
+        assert compare_index_with_db(fresh_db, settings.state_dir) == CLEAN
+        execute(fresh_db, "TRUNCATE TABLE ticket_comments")
+        execute(fresh_db, "INSERT INTO ticket_comments (tenant_id, id, ticket_id, body) "
+                          "SELECT tenant_id, 7000000 + id, id, '截断之后的回复' FROM tickets WHERE MOD(id, 7) = 0")
+        execute(fresh_db, "CREATE TABLE _tickets_new LIKE tickets")
+        execute(fresh_db, "INSERT INTO _tickets_new SELECT * FROM tickets WHERE MOD(id, 3) <> 0")
+        execute(fresh_db, "RENAME TABLE tickets TO _tickets_old, _tickets_new TO tickets")
+        execute(fresh_db, "UPDATE tickets SET subject='交换之后' WHERE MOD(id, 5) = 0")
+        wait_marks(fresh_db, settings.state_dir, kafka.partitions)
+        problems = compare_index_with_db(fresh_db, settings.state_dir)
+        assert problems == CLEAN, {k: v[:5] for k, v in problems.items()}
+    assert indexer.counts["dead_lettered"] == 0
 
 
 def read_all(kafka: KafkaSettings, topic: str) -> list[dict[str, object]]:  # noqa: F811

@@ -166,3 +166,14 @@ def test_hand_written_debezium_connector_event() -> None:
                          "custom_fields": {"sku": "A-1"}, "created_at": "2024-01-01 10:00:00.123000",
                          "price": "19.90"}
     assert document_keys(got, MAPPING) == ["7:ticket:42"]
+
+
+def test_sweep_round_trip_and_malformed_sweep() -> None:
+    from searchcore.positions import BinlogPosition
+    from syncer.envelope import Sweep, parse_json
+
+    sweep = Sweep(make_version(1, "mysql-bin.000002", 4), BinlogPosition("mysql-bin.000002", 4), 6)
+    assert Sweep.from_json(parse_json(sweep.encode())) == sweep
+    with pytest.raises(EnvelopeError) as err:
+        Sweep.from_json({"op": "m", "floor": 1, "position": {"file": "mysql-bin.000001", "offset": 4}, "partitions": 6})
+    assert err.value.field == "op"

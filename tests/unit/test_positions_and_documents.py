@@ -142,3 +142,24 @@ def test_source_mapping_errors_name_file_and_key() -> None:
     assert "my.toml" in str(err.value) and "bogus" in str(err.value)
     with pytest.raises(SourceMappingError):
         parse_source_mapping({}, "empty.toml")
+
+
+def test_parts_older_than_a_snapshot_become_tombstones_at_its_version() -> None:
+    floor = make_version(2, "mysql-bin.000001", 500)
+    old, newer = floor - 100, floor + 7
+    doc = StoredTicket(3, 9, Part(floor, {"subject": "kept"}), {
+        "comments": {"1": Part(old, {"text": "gone"}), "2": Part(floor, {"text": "kept"}), "3": Part(old, None),
+                     "4": Part(newer, {"text": "later"})},
+        "tags": {"5": Part(old, {"value": "gone"})},
+    })
+    swept = doc.without_parts_older_than(floor)
+    assert swept.ticket == Part(floor, {"subject": "kept"})
+    assert swept.children["comments"] == {"1": Part(floor, None), "2": Part(floor, {"text": "kept"}),
+                                          "3": Part(old, None), "4": Part(newer, {"text": "later"})}
+    assert swept.children["tags"] == {"5": Part(floor, None)}
+    assert [k for k, _ in swept.live_children("comments")] == ["2", "4"]
+    # a ticket row older than the snapshot is gone too; a document with nothing older is returned as is
+    assert not StoredTicket(3, 10, Part(old, {"subject": "x"})).without_parts_older_than(floor).visible
+    assert swept.without_parts_older_than(floor) is swept      # idempotent: a replayed sweep changes nothing
+    untouched = StoredTicket(3, 11, Part(newer, {"subject": "y"}), {"comments": {"1": Part(old, None)}})
+    assert untouched.without_parts_older_than(floor) is untouched
