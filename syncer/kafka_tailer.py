@@ -7,7 +7,8 @@ Guarantee (invariant 1): the binlog checkpoint lives outside Kafka (Tansu's memo
 on restart) and advances to a transaction's end only after every message of that transaction and of all
 before it is acknowledged by the broker (acks=all, `Publisher.flush`); a crash at any point resumes at or
 before the first unacknowledged change, so changes may be published twice, never lost (versions make the
-duplicates harmless). A change over the broker's message limit is claim-checked, never dropped.
+duplicates harmless). A change over the broker's message limit is claim-checked, never dropped. The binlog is
+decoded in a child process (syncer.transaction_source), so decoding and publishing run on two cores.
 A snapshot (the first, or a re-snapshot after DDL that replaces a mapped table or a new binlog history) ends
 with a sweep in every partition, after all its rows: each indexer then tombstones its tenants' rows older than
 the snapshot, i.e. rows gone from the source (as the embedded service does).
@@ -16,7 +17,6 @@ the snapshot, i.e. rows gone from the source (as the embedded service does).
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -27,13 +27,14 @@ import pymysql
 from searchcore.positions import BinlogPosition, make_version
 from syncer.checkpoint import Checkpoint, CheckpointStore, SnapshotProgress
 from syncer.envelope import SWEEP_KEY, WATERMARK_KEY, Sweep, Watermark, document_keys, envelopes_for
-from syncer.events import RowChange, Transaction
+from syncer.events import RowChange
 from syncer.kafka_bus import KafkaSettings, Publisher, claim_check, ensure_topics
 from syncer.preflight import current_identity, preflight
 from syncer.settings import SyncSettings
 from syncer.snapshot import ConsistentSnapshot
 from syncer.source_mapping import load_source_mapping
-from syncer.tailer import SourceChanged, TailerConfig, tail_forever
+from syncer.tailer import SourceChanged, TailerConfig
+from syncer.transaction_source import TransactionSource
 
 log = logging.getLogger(__name__)
 IDLE_WATERMARK_S = 1.0
@@ -41,7 +42,6 @@ IDLE_WATERMARK_S = 1.0
 
 @dataclass(frozen=True)
 class PublishReport:
-    transactions: int
     changes: int
     messages: int
     position: BinlogPosition
@@ -170,85 +170,36 @@ class KafkaTailer:
                               json_columns={self.mapping.document.table: self.mapping.document.json_columns},
                               epoch=ckpt.epoch, replica_server_id=self.settings.replica_server_id,
                               source_identity=ckpt.source)
-        feed = _Feed(config, ckpt.position)
+        source = TransactionSource(config, ckpt.position, in_process=not self.settings.tailer_process)
         mapped = self.mapping.tables()
         last_flush = time.monotonic()
         try:
             while not self.stop_event.is_set() and not (until is not None and until()):
-                txns, failure = feed.take(self.settings.batch_max_changes, self.settings.batch_max_wait_s)
-                if isinstance(failure, SourceChanged):
-                    return True, f"source changed: {failure.reason}"
-                if failure is not None:
-                    raise RuntimeError(f"binlog tailer failed: {failure!r}") from failure
-                if not txns:
+                try:
+                    changes, end, ddl = source.next_batch(self.settings.batch_max_changes,
+                                                          self.settings.batch_max_wait_s)
+                except SourceChanged as exc:
+                    return True, f"source changed: {exc.reason}"
+                if end is None:
                     if time.monotonic() - last_flush >= IDLE_WATERMARK_S:
                         self.watermark(ckpt.position)    # an idle source: lag stays measurable
                         self.publisher.flush()
                         last_flush = time.monotonic()
                     continue
-                changes = [c for t in txns for c in t.changes]
                 sent = self.publish(changes)
-                end = txns[-1].end
                 self.watermark(end)
                 self.publisher.flush()                   # every message before `end` is acknowledged ...
                 last_flush = time.monotonic()
-                replaced = sorted({t for txn in txns for s in txn.schema_changes for t in s.replaced_tables(mapped)})
+                replaced = sorted({t for s in ddl for t in s.replaced_tables(mapped)})
                 if replaced:
                     return False, f"DDL replaced {', '.join(replaced)} at {end}"
                 ckpt = ckpt.advanced(end)
                 self.checkpoints.save(ckpt)              # ... so the checkpoint may pass it
                 if on_batch is not None:
-                    on_batch(PublishReport(len(txns), len(changes), sent, end))
+                    on_batch(PublishReport(len(changes), sent, end))
             return None
         finally:
-            feed.close()
-
-
-class _Feed:
-    """Transactions from tail_forever, read by a thread into a bounded queue (whole transactions only)."""
-
-    def __init__(self, config: TailerConfig, start: BinlogPosition) -> None:
-        self._queue: queue.Queue[Transaction | BaseException] = queue.Queue(maxsize=20_000)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(config, start), daemon=True, name="binlog-feed")
-        self._thread.start()
-
-    def _run(self, config: TailerConfig, start: BinlogPosition) -> None:
-        try:
-            for txn in tail_forever(config, start, should_stop=self._stop.is_set):
-                while not self._stop.is_set():
-                    try:
-                        self._queue.put(txn, timeout=0.5)
-                        break
-                    except queue.Full:
-                        continue
-        except BaseException as exc:  # noqa: BLE001 - handed to the publishing loop, which stops
-            self._queue.put(exc)
-
-    def take(self, max_changes: int, max_wait_s: float) -> tuple[list[Transaction], BaseException | None]:
-        out: list[Transaction] = []
-        count = 0
-        deadline = time.monotonic() + max_wait_s
-        while count < max_changes:
-            timeout = max(0.0, deadline - time.monotonic()) if out else 0.2
-            try:
-                item = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                break
-            if isinstance(item, BaseException):
-                if out:
-                    self._queue.put(item)   # reported after the transactions before it are published
-                    return out, None
-                return out, item
-            out.append(item)
-            count += len(item.changes)
-            if item.schema_changes:
-                break
-        return out, None
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
+            source.close()
 
 
 def _server_id(settings: SyncSettings) -> int:

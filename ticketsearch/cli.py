@@ -72,9 +72,9 @@ def _progress_printer() -> Any:
 
 def _serve_child(host: str, port: int, state_dir: str | None) -> None:
     """The API as `run`'s child process: it dies with its parent, kill -9 included (no orphan holding the port)."""
-    from syncer.service import _die_with_parent
+    from syncer.transaction_source import die_with_parent
 
-    _die_with_parent()
+    die_with_parent()
     _serve(host, port, state_dir)
 
 
