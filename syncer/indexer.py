@@ -40,14 +40,17 @@ class ApplyReport:
 
 class Indexer:
     def __init__(self, backend: SearchBackend, mapping: SourceMapping, lookups: LookupDirectory,
-                 deadletters: DeadLetterStore, *, max_document_bytes: int, parallel_commits: bool = False) -> None:
+                 deadletters: DeadLetterStore, *, max_document_bytes: int, parallel_commits: bool = False,
+                 pool: ThreadPoolExecutor | None = None) -> None:
         self.backend = backend
         self.mapping = mapping
         self.lookups = lookups
         self.deadletters = deadletters
         self.max_document_bytes = max_document_bytes
-        # parallel tenant commits: only where this process alone owns every index for good (the embedded service)
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tenant-write") if parallel_commits else None
+        # parallel tenant commits (`pool`, or a pool of its own with `parallel_commits`): every write of a batch has
+        # finished before apply returns or raises, so a caller may close the backend right after (a Kafka rebalance)
+        self._pool = pool if pool is not None else (
+            ThreadPoolExecutor(max_workers=4, thread_name_prefix="tenant-write") if parallel_commits else None)
 
     def apply(self, changes: Sequence[RowChange], applied: BinlogPosition | None) -> ApplyReport:
         per_doc: dict[tuple[int, int], list[tuple[RowChange, DocChange]]] = defaultdict(list)

@@ -58,7 +58,7 @@ class KafkaSettings:
     compression: str | None = None           # None | "gzip" | "lz4" | "zstd" | "snappy"
     linger_ms: int = 5
     batch_max_records: int = 5_000           # indexer: apply after this many records ...
-    batch_max_wait_s: float = 0.2            # ... or after this long
+    batch_max_wait_s: float = 0.05           # ... or after this long (bigger batches form on their own under load)
     watermark_interval_s: float = 0.25       # tailer: watermark every partition at most this often
     partitioner: str = "tenant"              # "tenant" (embedded backend) | "key" (murmur2 of the key)
 
