@@ -1,4 +1,5 @@
 """Golden Kafka messages (tests/golden/kafka/): one envelope per op and table, one row with every column type,
+the control messages (watermark, sweep), a claim-checked envelope and a dead letter;
 our envelope <-> RowChange round trips, keys by ticket document, the tenant partitioner, and Debezium events
 (per type and a hand-written connector message) decoding to the same RowChange.
 
@@ -14,12 +15,22 @@ from pathlib import Path
 
 import pytest
 
-from searchcore.positions import make_version
+from searchcore.positions import BinlogPosition, make_version
 from searchcore.values import ColumnSpec, Kind, normalize
 from syncer.debezium import change_from_debezium, debezium_message, is_debezium
-from syncer.envelope import Envelope, EnvelopeError, document_keys, envelopes_for
+from syncer.envelope import (
+    SWEEP_KEY,
+    WATERMARK_KEY,
+    Envelope,
+    EnvelopeError,
+    Sweep,
+    Watermark,
+    document_keys,
+    envelopes_for,
+    parse_json,
+)
 from syncer.events import Op, RowChange
-from syncer.kafka_bus import partition_for
+from syncer.kafka_bus import claim_check, dead_letter_value, partition_for, resolve_claim
 from syncer.source_mapping import load_source_mapping
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "kafka"
@@ -98,6 +109,49 @@ def test_golden_envelope_every_type() -> None:
     (env,) = envelopes_for([ch], server_id=1, db="helpdesk")
     check_golden("envelope_all_types", json.loads(env.encode()))
     assert Envelope.decode(env.encode()).to_change() == ch
+
+
+def test_golden_control_messages() -> None:
+    """The watermark and the end-of-snapshot sweep: their keys and values are part of the wire format too."""
+    position = BinlogPosition(FILE, 4321, "0-1-42")
+    mark = Watermark(position, 1_764_000_000_123)
+    sweep = Sweep(make_version(2, FILE, 4), position, 6)
+    check_golden("control_watermark", {"key": WATERMARK_KEY.decode(), "value": json.loads(mark.encode())})
+    check_golden("control_sweep", {"key": SWEEP_KEY.decode(), "value": json.loads(sweep.encode())})
+    assert Watermark.from_json(parse_json(mark.encode())) == mark
+    assert Sweep.from_json(parse_json(sweep.encode())) == sweep
+    with pytest.raises(EnvelopeError) as err:
+        Sweep.from_json(parse_json(mark.encode()))
+    assert err.value.field == "op"
+
+
+def test_golden_claim_checked_envelope(tmp_path: Path) -> None:
+    """A change over the message limit travels as a pointer to a fsynced file named by its sha256."""
+    (env,) = envelopes_for([CASES["ticket_insert"]], server_id=1, db="helpdesk")
+    value = env.encode()
+    pointer = claim_check(env, value, tmp_path / "claims")
+    wire = json.loads(pointer.encode())
+    assert wire["before"] is None and wire["after"] is None
+    assert wire["claim_check"]["path"] == str(tmp_path / "claims" / f"{wire['claim_check']['sha256']}.json")
+    check_golden("envelope_claim_checked", {**wire, "claim_check": {**wire["claim_check"], "path": "<claim_dir>/…"}})
+    assert resolve_claim(Envelope.decode(pointer.encode())) == env
+    Path(wire["claim_check"]["path"]).write_bytes(value.replace(b"T-42", b"T-43"))
+    with pytest.raises(EnvelopeError) as err:
+        resolve_claim(pointer)
+    assert err.value.field == "claim_check"
+
+
+def test_golden_dead_letter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dead letter keeps the original payload (hex when it is not UTF-8) with reason, tenant and position."""
+    monkeypatch.setattr("syncer.kafka_bus.time.time", lambda: 1_764_000_000.5)
+    fields = {"reason": "document over max_document_bytes", "tenant": 7, "ticket": 42,
+              "position": f"{FILE}:4000", "topic": "ticketsearch.changes", "partition": 3, "offset": 17,
+              "key": b"7:ticket:42"}
+    text = json.loads(dead_letter_value(payload=b'{"op":"c"}', **fields))  # type: ignore[arg-type]
+    binary = json.loads(dead_letter_value(payload=b"\xff\x00", **fields))  # type: ignore[arg-type]
+    check_golden("dead_letter", {"utf8_payload": text, "binary_payload": binary})
+    assert text["payload"] == '{"op":"c"}' and text["payload_hex"] is None
+    assert binary["payload"] is None and binary["payload_hex"] == "ff00"
 
 
 def test_rows_of_one_event_get_pos_and_row_index() -> None:
