@@ -18,7 +18,8 @@ Message value (UTF-8 JSON, `schema_version` 1):
 A claim-checked change (too large for the broker) carries "claim_check": {"path", "sha256", "bytes"}
 instead of before/after. A watermark ({"schema_version": 1, "op": "m", ...}, key `__watermark__`) says
 that every change before `position` has been published to that partition. A sweep ({"op": "sweep", "floor",
-"position", "partitions"}, key `__sweep__`) ends a snapshot in a partition: rows older than `floor` are gone.
+"position", "partitions", "partitioner"}, key `__sweep__`) ends a snapshot in a partition: rows older than `floor`
+of the documents that partition carries are gone.
 """
 
 from __future__ import annotations
@@ -150,24 +151,30 @@ class Watermark:
 @dataclass(frozen=True)
 class Sweep:
     """End of a snapshot in one partition: every row the source had at `position` has been published before this
-    message, at versions >= `floor`. So for each tenant of this partition (of `partitions`, tenant partitioner), a
+    message, at versions >= `floor`. So for each document this partition carries (of `partitions`, by the
+    tailer's `partitioner`: every document of the partition's tenants, or the documents whose key maps here), a
     live part older than `floor` is a row gone from the source (TRUNCATE, a table swap, a new binlog history):
     the indexer turns it into a tombstone at `floor`."""
 
     floor: int
     position: BinlogPosition
     partitions: int
+    partitioner: str = "tenant"
 
     def encode(self) -> bytes:
         return json.dumps({"schema_version": SCHEMA_VERSION, "op": "sweep", "floor": self.floor,
-                           "position": self.position.to_json(), "partitions": self.partitions},
-                          separators=(",", ":")).encode()
+                           "position": self.position.to_json(), "partitions": self.partitions,
+                           "partitioner": self.partitioner}, separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Sweep:
         if data.get("op") != "sweep":
             raise EnvelopeError(f"op {data.get('op')!r} is not 'sweep'", field="op")
-        return cls(int(data["floor"]), BinlogPosition.from_json(data["position"]), int(data["partitions"]))
+        partitioner = str(data.get("partitioner", "tenant"))
+        if partitioner not in ("tenant", "key"):
+            raise EnvelopeError(f"unknown partitioner {partitioner!r}", field="partitioner")
+        return cls(int(data["floor"]), BinlogPosition.from_json(data["position"]), int(data["partitions"]),
+                   partitioner)
 
 
 def parse_json(value: bytes) -> dict[str, Any]:
@@ -205,6 +212,11 @@ def _placeholder(table: str, tenant_id: int, key: Any) -> Any:
     return ""   # keys need identities only, never lookup values
 
 
+def document_key(tenant_id: int, ticket_id: int) -> str:
+    """The Kafka key of one ticket document."""
+    return f"{tenant_id}:ticket:{ticket_id}"
+
+
 def document_keys(change: RowChange, mapping: SourceMapping) -> list[str]:
     """The Kafka keys of a change: `<tenant>:ticket:<id>` for every document it feeds (two when a row moves
     between tickets), `<tenant>:<table>:<key>` for lookup rows (tags), `<table>:unroutable` for a row the
@@ -213,7 +225,7 @@ def document_keys(change: RowChange, mapping: SourceMapping) -> list[str]:
         routed = route(change, mapping, _placeholder)
     except PoisonChange:
         return [f"{change.table}:unroutable"]
-    keys = list(dict.fromkeys(f"{dc.tenant_id}:ticket:{dc.ticket_id}" for dc in routed))
+    keys = list(dict.fromkeys(document_key(dc.tenant_id, dc.ticket_id) for dc in routed))
     if keys:
         return keys
     for child in mapping.children:

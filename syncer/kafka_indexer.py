@@ -39,7 +39,17 @@ from searchcore.embedded import EmbeddedBackend
 from searchcore.positions import BinlogPosition
 from syncer.deadletters import DeadLetterStore
 from syncer.debezium import change_from_debezium, is_debezium
-from syncer.envelope import SWEEP_KEY, WATERMARK_KEY, Envelope, EnvelopeError, Sweep, Watermark, key_tenant, parse_json
+from syncer.envelope import (
+    SWEEP_KEY,
+    WATERMARK_KEY,
+    Envelope,
+    EnvelopeError,
+    Sweep,
+    Watermark,
+    document_key,
+    key_tenant,
+    parse_json,
+)
 from syncer.events import RowChange
 from syncer.indexer import Indexer
 from syncer.kafka_bus import KafkaSettings, Publisher, dead_letter_value, ensure_topics, partition_for, resolve_claim
@@ -276,7 +286,7 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
                                  position=f"{change.file}:{change.offset}")
 
     def _sweep_with_retries(self, origin: _Origin) -> None:
-        """Apply a snapshot's sweep to this partition's tenants: live parts older than the snapshot become
+        """Apply a snapshot's sweep to this partition's documents: live parts older than the snapshot become
         tombstones (rows gone from the source). Retried like a batch; dead-lettered if it keeps failing."""
         try:
             sweep = Sweep.from_json(parse_json(origin.value))
@@ -302,11 +312,14 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def _sweep(self, partition: int, sweep: Sweep) -> None:
         backend = self._open_backend()
+        by_tenant = sweep.partitioner == "tenant"
         for tenant in backend.tenants():
-            if partition_for(f"{tenant}:sweep", sweep.partitions) != partition:
+            if by_tenant and partition_for(f"{tenant}:sweep", sweep.partitions) != partition:
                 continue     # another partition's tenant: its own sweep message handles it
             docs = [new for doc in backend.all_documents(tenant)
-                    if (new := doc.without_parts_older_than(sweep.floor)) is not doc]
+                    if (by_tenant or partition_for(document_key(tenant, doc.ticket_id), sweep.partitions, "key")
+                        == partition)   # by key: only the documents whose changes this partition carries
+                    and (new := doc.without_parts_older_than(sweep.floor)) is not doc]
             if docs:
                 backend.write(tenant, docs, None)
                 log.info("snapshot sweep removed rows gone from the source from %d documents", len(docs),

@@ -10,7 +10,7 @@ before the first unacknowledged change, so changes may be published twice, never
 duplicates harmless). A change over the broker's message limit is claim-checked, never dropped. The binlog is
 decoded in a child process (syncer.transaction_source), so decoding and publishing run on two cores.
 A snapshot (the first, or a re-snapshot after DDL that replaces a mapped table or a new binlog history) ends
-with a sweep in every partition, after all its rows: each indexer then tombstones its tenants' rows older than
+with a sweep in every partition, after all its rows: each indexer then tombstones its partition's rows older than
 the snapshot, i.e. rows gone from the source (as the embedded service does).
 """
 
@@ -116,15 +116,11 @@ class KafkaTailer:
             self.publisher.send(self.kafka.topic, WATERMARK_KEY.decode(), value, partition=p, position=str(position))
 
     def sweep(self, floor: int, position: BinlogPosition) -> None:
-        """After every snapshot row: tell each partition's indexer that older live rows are gone from the source.
-        With the `key` partitioner a tenant spans partitions, so no partition can sweep alone: nothing is sent."""
+        """After every snapshot row: tell each partition's indexer that older live rows are gone from the source
+        (for the documents that partition carries under this tailer's partitioner)."""
         assert self.publisher is not None
-        if self.kafka.partitioner != "tenant":
-            log.warning("partitioner %r: rows gone from the source are not removed by a re-snapshot",
-                        self.kafka.partitioner, extra={"tenant": None, "position": str(position)})
-            return
         parts = self.publisher.partitions(self.kafka.topic)
-        value = Sweep(floor, position, parts).encode()
+        value = Sweep(floor, position, parts, self.kafka.partitioner).encode()
         for p in range(parts):
             self.publisher.send(self.kafka.topic, SWEEP_KEY.decode(), value, partition=p, position=str(position))
 

@@ -145,11 +145,15 @@ def test_concurrent_sessions_poison_replay_and_oversized(fresh_db: MySQLSettings
     assert compare_index_with_db(fresh_db, settings.state_dir) == CLEAN
 
 
+@pytest.mark.parametrize("partitioner", ["tenant", "key"])
 def test_resnapshot_through_kafka_removes_rows_gone_from_the_source(fresh_db: MySQLSettings, tmp_path: Path,
-                                                                    kafka: KafkaSettings) -> None:  # noqa: F811
+                                                                    kafka: KafkaSettings,  # noqa: F811
+                                                                    partitioner: str) -> None:
     """TRUNCATE and a shadow-table swap that leaves tickets out make the tailer re-snapshot through Kafka; the
-    sweep at the end of the snapshot removes the comments and tickets that are gone (and nothing else)."""
+    sweep at the end of the snapshot removes the comments and tickets that are gone (and nothing else) — with
+    either partitioner (by key, each partition's sweep covers the documents whose key maps to it)."""
     load_corpora(fresh_db, DATA, limit_per_file=20)
+    kafka = replace(kafka, partitioner=partitioner)
     tailer = KafkaTailer(SyncSettings(source=fresh_db, state_dir=tmp_path / "tailer"), kafka)
     settings = SyncSettings(source=fresh_db, state_dir=tmp_path / "index")
     indexer = KafkaIndexer(settings, kafka, member="solo")

@@ -123,6 +123,13 @@ def test_golden_control_messages() -> None:
     with pytest.raises(EnvelopeError) as err:
         Sweep.from_json(parse_json(mark.encode()))
     assert err.value.field == "op"
+    by_key = Sweep(sweep.floor, position, 6, "key")
+    assert Sweep.from_json(parse_json(by_key.encode())) == by_key
+    older = {k: v for k, v in json.loads(sweep.encode()).items() if k != "partitioner"}
+    assert Sweep.from_json(older) == sweep     # a sweep written before the field existed was by tenant
+    with pytest.raises(EnvelopeError) as err:
+        Sweep.from_json({**older, "partitioner": "random"})
+    assert err.value.field == "partitioner"
 
 
 def test_golden_claim_checked_envelope(tmp_path: Path) -> None:
