@@ -50,7 +50,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(json.dumps(kafka_replay.replay_dead_letters(settings, kafka)))
         return 0
     if args.from_debezium:
-        from syncer.debezium import rekey_debezium
+        from syncer.debezium_rekey import rekey_debezium
 
         with contextlib.suppress(KeyboardInterrupt):
             rekey_debezium(settings, kafka, args.from_debezium, epoch=args.epoch)

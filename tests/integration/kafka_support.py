@@ -5,14 +5,19 @@ the binlog watermarks the indexers applied (never on Kafka end offsets, which Ta
 from __future__ import annotations
 
 import itertools
+import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pymysql
 import pytest
+from kafka import KafkaConsumer
 from mariadb_fixture import free_port
 from support import PROJECT, SyncProcess, env_for, source_position
 
@@ -192,3 +197,52 @@ def explain_mismatch(problems: dict[str, list[str]], kafka: KafkaSettings, index
             out.append(f"{path.name}: {len(lines)} notable lines")
             out.extend(f"    {ln[:300]}" for ln in lines[-40:])
     return "\n".join(out)
+
+
+# ---- in-process helpers (the halves as threads of the test) ----------------------------------------------
+CLEAN = {"missing": [], "extra": [], "stale": []}
+
+
+@contextmanager
+def running(*targets: object) -> Iterator[threading.Event]:
+    stop = threading.Event()
+    threads = [threading.Thread(target=t, kwargs={"until": stop.is_set}, daemon=True) for t in targets]  # type: ignore
+    for t in threads:
+        t.start()
+    try:
+        yield stop
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+
+
+def wait_marks(db: MySQLSettings, state: Path, partitions: int, timeout: float = 120) -> None:
+    from searchcore.positions import BinlogPosition
+
+    target = source_position(db)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        marks = applied_watermarks(state)
+        if len(marks) == partitions and all(target <= BinlogPosition.from_json(m["position"]) for m in marks.values()):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"not indexed to {target}: {applied_watermarks(state)}")
+
+
+def execute(db: MySQLSettings, sql: str, args: tuple[object, ...] = ()) -> None:
+    conn = pymysql.connect(**db.connect_kwargs())
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, args)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def read_all(kafka: KafkaSettings, topic: str) -> list[dict[str, object]]:
+    consumer = KafkaConsumer(topic, bootstrap_servers=kafka.bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, group_id=None, consumer_timeout_ms=3000)
+    out = [json.loads(r.value) for r in consumer]
+    consumer.close()
+    return out

@@ -4,7 +4,6 @@
 - a poison change lands in the dead-letter topic with reason, tenant and position, later changes are applied,
   the count is reported, and replaying the dead letters after the fix applies it;
 - a change over the broker's message limit is claim-checked and indexed, never lost;
-- Debezium-format events (one ordered topic, re-keyed by ticket) give the same index as our own envelopes;
 - a re-snapshot through Kafka (TRUNCATE, a table swap) removes the rows gone from the source.
 """
 
@@ -12,77 +11,26 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-import pymysql
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
-from kafka_support import kafka, tansu  # noqa: F401
-from support import compare_index_with_db, source_position
-from test_crash_safety import dump
-from workload import DATA, Workload
+from kafka_support import CLEAN, execute, kafka, read_all, running, tansu, wait_marks  # noqa: F401
+from support import compare_index_with_db
+from workload import DATA
 
 from searchcore.dbconfig import MySQLSettings
-from syncer.checkpoint import Checkpoint, CheckpointStore
-from syncer.column_specs import table_specs
-from syncer.debezium import debezium_from_envelope, rekey_debezium
-from syncer.envelope import envelopes_for
-from syncer.kafka_bus import KafkaSettings, ensure_topics
-from syncer.kafka_indexer import KafkaIndexer, applied_watermarks
+from syncer.kafka_bus import KafkaSettings
+from syncer.kafka_indexer import KafkaIndexer
 from syncer.kafka_replay import replay_dead_letters
 from syncer.kafka_tailer import KafkaTailer
 from syncer.load import load_corpora
-from syncer.preflight import current_identity
 from syncer.settings import SyncSettings
-from syncer.source_mapping import load_source_mapping
-from syncer.tailer import TailerConfig, tail
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(not (DATA / "medical_dialogue.csv").exists(), reason=f"real corpora not found in {DATA}"),
 ]
-CLEAN = {"missing": [], "extra": [], "stale": []}
-
-
-@contextmanager
-def running(*targets: object) -> Iterator[threading.Event]:
-    stop = threading.Event()
-    threads = [threading.Thread(target=t, kwargs={"until": stop.is_set}, daemon=True) for t in targets]  # type: ignore
-    for t in threads:
-        t.start()
-    try:
-        yield stop
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=60)
-
-
-def wait_marks(db: MySQLSettings, state: Path, partitions: int, timeout: float = 120) -> None:
-    from searchcore.positions import BinlogPosition
-
-    target = source_position(db)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        marks = applied_watermarks(state)
-        if len(marks) == partitions and all(target <= BinlogPosition.from_json(m["position"]) for m in marks.values()):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"not indexed to {target}: {applied_watermarks(state)}")
-
-
-def execute(db: MySQLSettings, sql: str, args: tuple[object, ...] = ()) -> None:
-    conn = pymysql.connect(**db.connect_kwargs())
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, args)
-        conn.commit()
-    finally:
-        conn.close()
 
 
 def test_concurrent_sessions_poison_replay_and_oversized(fresh_db: MySQLSettings, tmp_path: Path,
@@ -171,63 +119,3 @@ def test_resnapshot_through_kafka_removes_rows_gone_from_the_source(fresh_db: My
         problems = compare_index_with_db(fresh_db, settings.state_dir)
         assert problems == CLEAN, {k: v[:5] for k, v in problems.items()}
     assert indexer.counts["dead_lettered"] == 0
-
-
-def read_all(kafka: KafkaSettings, topic: str) -> list[dict[str, object]]:  # noqa: F811
-    consumer = KafkaConsumer(topic, bootstrap_servers=kafka.bootstrap, auto_offset_reset="earliest",
-                             enable_auto_commit=False, group_id=None, consumer_timeout_ms=3000)
-    out = [json.loads(r.value) for r in consumer]
-    consumer.close()
-    return out
-
-
-def test_debezium_events_give_the_same_index(fresh_db: MySQLSettings, tmp_path: Path,
-                                             kafka: KafkaSettings) -> None:  # noqa: F811
-    start = source_position(fresh_db)
-    work = Workload(fresh_db, list(range(1, 13)), seed=7)
-    work.prepare()
-    work.run(3_000)
-    # ours: tailer -> topic -> indexer, streaming from the same start as the Debezium events
-    ours = SyncSettings(source=fresh_db, state_dir=tmp_path / "ours")
-    CheckpointStore(tmp_path / "tailer").save(Checkpoint(position=start, epoch=1, source=current_identity(fresh_db)))
-    tailer = KafkaTailer(SyncSettings(source=fresh_db, state_dir=tmp_path / "tailer"), kafka)
-    # the same binlog as Debezium would publish it: one topic, one partition (binlog order)
-    mapping = load_source_mapping()
-    dbz_topic = f"dbz{kafka.topic}.{fresh_db.database}.all"
-    theirs_kafka = replace(kafka, topic=kafka.topic + ".dbz", group=kafka.group + "-dbz")
-    ensure_topics(theirs_kafka, (dbz_topic, 1))
-    conn = pymysql.connect(**fresh_db.connect_kwargs())
-    with conn.cursor() as cur:
-        specs = {t: table_specs(cur, fresh_db.database, t, mapping.document.json_columns
-                                if t == mapping.document.table else frozenset()) for t in mapping.tables()}
-    conn.close()
-    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks=-1)
-    config = TailerConfig(source=fresh_db, tables=mapping.tables(),
-                          json_columns={mapping.document.table: mapping.document.json_columns}, epoch=1,
-                          replica_server_id=4_300_001)
-    events = 0
-    for txn in tail(config, start, blocking=False):
-        for env in envelopes_for(txn.changes, server_id=1, db=fresh_db.database):
-            value = debezium_from_envelope(env, specs[env.source.table], server_name="dbz")
-            producer.send(dbz_topic, value=json.dumps(value, ensure_ascii=False).encode(), partition=0)
-            events += 1
-    producer.flush()
-    producer.close()
-    assert events >= 2_000
-    theirs = SyncSettings(source=fresh_db, state_dir=tmp_path / "theirs")
-    ix_ours = KafkaIndexer(ours, kafka, member="ours")
-    ix_theirs = KafkaIndexer(theirs, theirs_kafka, member="theirs")
-
-    def rekey(until: object) -> None:
-        rekey_debezium(theirs, theirs_kafka, [dbz_topic], until=until)  # type: ignore[arg-type]
-
-    with running(tailer.run, ix_ours.run, ix_theirs.run, rekey):
-        wait_marks(fresh_db, ours.state_dir, kafka.partitions)
-        deadline = time.monotonic() + 120
-        while ix_theirs.counts["applied"] < events and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(0.5)
-    assert ix_theirs.counts["dead_lettered"] == 0
-    assert compare_index_with_db(fresh_db, ours.state_dir) == CLEAN
-    assert compare_index_with_db(fresh_db, theirs.state_dir) == CLEAN
-    assert dump(fresh_db, theirs.state_dir) == dump(fresh_db, ours.state_dir)

@@ -17,7 +17,7 @@ import pytest
 
 from searchcore.positions import BinlogPosition, make_version
 from searchcore.values import ColumnSpec, Kind, normalize
-from syncer.debezium import change_from_debezium, debezium_message, is_debezium
+from syncer.debezium import DebeziumError, SourceColumn, change_from_debezium, debezium_message, is_debezium
 from syncer.envelope import (
     SWEEP_KEY,
     WATERMARK_KEY,
@@ -210,11 +210,57 @@ def test_debezium_round_trip_per_op(name: str) -> None:
     assert change_from_debezium(json.loads(json.dumps(msg)), epoch=1) == ch
 
 
+# what column.propagate.source.type=.* reports for the all-types table
+SOURCE_COLUMNS = {"c_int": SourceColumn("BIGINT UNSIGNED", 20), "c_decimal": SourceColumn("DECIMAL", 29, 9),
+                  "c_float": SourceColumn("FLOAT", 12), "c_double": SourceColumn("DOUBLE", 22),
+                  "c_date": SourceColumn("DATE"), "c_datetime": SourceColumn("DATETIME", 6),
+                  "c_timestamp": SourceColumn("TIMESTAMP", 6), "c_time": SourceColumn("TIME", 0),
+                  "c_year": SourceColumn("YEAR"), "c_text": SourceColumn("VARCHAR", 64),
+                  "c_binary": SourceColumn("VARBINARY", 16), "c_bit": SourceColumn("BIT", 12),
+                  "c_enum": SourceColumn("ENUM", 1), "c_set": SourceColumn("SET", 5), "c_json": SourceColumn("JSON"),
+                  "c_null": SourceColumn("VARCHAR", 10)}
+
+
 def test_debezium_every_type_decodes_to_our_values() -> None:
+    """The shapes the connector really writes: BIGINT UNSIGNED max as -1 (long mode), FLOAT as float32, YEAR as
+    io.debezium.time.Year, BIT(12) in 2 bytes, the TIMESTAMP fraction trimmed; each decodes to our value."""
+    ch, specs = all_types_change()
+    msg = debezium_message(ch, specs, server_name="dbserver1", server_id=1, db="helpdesk", pos=ch.offset, row=0,
+                           columns=SOURCE_COLUMNS)
+    check_golden("debezium_all_types", msg)
+    after = msg["payload"]["after"]
+    assert after["c_int"] == -1 and after["c_year"] == 2155 and after["c_timestamp"] == "2024-03-01T08:00:00.5Z"
+    assert len(__import__("base64").b64decode(after["c_bit"])) == 2
+    assert change_from_debezium(json.loads(json.dumps(msg)), epoch=1) == ch
+
+
+def test_debezium_widened_float_and_wrapped_unsigned_decode_exactly() -> None:
+    """FLOAT(M,D) arrives as the float32 widened to a double; BIGINT UNSIGNED >= 2^63 as a negative long. Both
+    decode to the value our tailer indexes, so the two paths cannot disagree."""
+    ch, specs = all_types_change()
+    msg = debezium_message(ch, specs, server_name="dbserver1", server_id=1, db="helpdesk", pos=ch.offset, row=0,
+                           columns=SOURCE_COLUMNS)
+    msg["payload"]["after"]["c_float"] = 0.10000000149011612          # struct.unpack('<f', pack(0.1)) as Java does
+    msg["payload"]["after"]["c_int"] = -(2**63)
+    got = change_from_debezium(msg, epoch=1)
+    assert got.after is not None and got.after["c_float"] == 0.1 and got.after["c_int"] == 2**63
+    signed = json.loads(json.dumps(msg))
+    for f in signed["schema"]["fields"][1]["fields"]:
+        if f["field"] == "c_int":
+            f["parameters"]["__debezium.source.column.type"] = "BIGINT"     # a signed column keeps its sign
+    got = change_from_debezium(signed, epoch=1)
+    assert got.after is not None and got.after["c_int"] == -(2**63)
+
+
+def test_debezium_events_outside_the_documented_settings_are_refused_with_the_setting() -> None:
     ch, specs = all_types_change()
     msg = debezium_message(ch, specs, server_name="dbserver1", server_id=1, db="helpdesk", pos=ch.offset, row=0)
-    check_golden("debezium_all_types", msg)
-    assert change_from_debezium(json.loads(json.dumps(msg)), epoch=1) == ch
+    with pytest.raises(DebeziumError) as err:
+        change_from_debezium(msg["payload"], epoch=1)                      # schemas.enable=false
+    assert "schemas.enable=true" in str(err.value)
+    with pytest.raises(DebeziumError) as err:
+        change_from_debezium({**msg, "payload": {**msg["payload"], "op": "t"}}, epoch=1)
+    assert err.value.field == "op" and "re-snapshot" in str(err.value)
 
 
 def test_hand_written_debezium_connector_event() -> None:
