@@ -26,12 +26,11 @@ from typing import Any
 
 from searchcore.positions import BinlogPosition, make_version
 from syncer.assemble import PoisonChange, route
-from syncer.debezium import DebeziumError, change_from_debezium
+from syncer.debezium import change_from_debezium
 from syncer.envelope import (
     SWEEP_KEY,
     WATERMARK_KEY,
     Envelope,
-    EnvelopeError,
     SourceInfo,
     Sweep,
     Watermark,
@@ -140,7 +139,8 @@ def rekey_debezium(settings: Any, kafka: Any, source_topics: list[str], *, epoch
             log.warning("dead-lettered (%d so far): %s", dead, reason, extra={"tenant": tenant, "position": position})
             publisher.send(kafka.dlq_topic, "" if tenant is None else str(tenant), dead_letter_value(
                 payload=r.value, reason=reason, tenant=tenant, ticket=ticket, position=position, topic=r.topic,
-                partition=r.partition, offset=r.offset, key=key.encode()), partition=0, position=position)
+                partition=r.partition, offset=r.offset, key=key.encode(), max_bytes=kafka.max_message_bytes,
+                claim_dir=claim_dir), partition=0, position=position)
 
     def control(key: bytes, value: bytes, position: str) -> None:
         for p in range(publisher.partitions(kafka.topic)):
@@ -193,8 +193,8 @@ def _republish(r: Any, epoch: int, mapping: SourceMapping, guard: SharedCoordina
         src: Mapping[str, Any] = (inner if isinstance(inner, dict) else data)["source"]
         pos, row = int(src["pos"]), int(src.get("row") or 0)
         keys = document_keys(change, mapping)
-    except (DebeziumError, EnvelopeError, KeyError, TypeError, ValueError) as exc:
-        dead_letter(r, f"unreadable Debezium event: {exc}", [], None)
+    except Exception as exc:  # noqa: BLE001 - any malformed event is poison: dead-lettered, never a crash loop
+        dead_letter(r, f"unreadable Debezium event: {type(exc).__name__}: {exc}", [], None)
         return None
     position = f"{change.file}:{pos + row}"
     due = snapshots.observe(str(src.get("snapshot") or "false"), change, pos)

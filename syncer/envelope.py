@@ -241,3 +241,9 @@ def key_tenant(key: str) -> int | None:
     """The tenant of a key (`7:ticket:42` -> 7), None for keys without one."""
     head = key.split(":", 1)[0]
     return int(head) if head.isdigit() else None
+
+
+def key_ticket(key: str) -> int | None:
+    """The ticket of a document key (`7:ticket:42` -> 42), None for other keys."""
+    parts = key.split(":")
+    return int(parts[2]) if len(parts) == 3 and parts[1] == "ticket" and parts[2].isdigit() else None

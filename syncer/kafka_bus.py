@@ -166,48 +166,78 @@ class Publisher:
 
 
 # ---- claim checks ------------------------------------------------------------------------------------
-def claim_check(env: Envelope, value: bytes, claim_dir: Path) -> Envelope:
-    """Store `value` durably under claim_dir and return the envelope that points at it."""
+def store_claim(value: bytes, claim_dir: Path) -> ClaimCheck:
+    """Store `value` durably (fsynced, named by its SHA-256) under claim_dir."""
     digest = hashlib.sha256(value).hexdigest()
     claim_dir.mkdir(parents=True, exist_ok=True)
     path = claim_dir / f"{digest}.json"
     if not path.exists():
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
         with open(tmp, "wb") as fh:
             fh.write(value)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    log.warning("change of %d bytes over the message limit: claim-checked to %s", len(value), path,
-                extra={"tenant": None, "position": env.position})
-    return replace(env, before=None, after=None, claim_check=ClaimCheck(str(path), digest, len(value)))
+    return ClaimCheck(str(path), digest, len(value))
 
 
-def resolve_claim(env: Envelope) -> Envelope:
-    """The full envelope a claim-checked one points at (EnvelopeError if missing or altered)."""
+def read_claim(claim: ClaimCheck) -> bytes:
+    """The bytes a claim check points at (EnvelopeError if missing or altered)."""
     from syncer.envelope import EnvelopeError
 
-    assert env.claim_check is not None
-    path = Path(env.claim_check.path)
+    path = Path(claim.path)
     try:
         value = path.read_bytes()
     except OSError as exc:
         raise EnvelopeError(f"claim-check file unreadable: {exc}", field="claim_check") from exc
-    if hashlib.sha256(value).hexdigest() != env.claim_check.sha256:
+    if hashlib.sha256(value).hexdigest() != claim.sha256:
         raise EnvelopeError(f"claim-check file {path} does not match its sha256", field="claim_check")
-    return Envelope.decode(value)
+    return value
+
+
+def claim_check(env: Envelope, value: bytes, claim_dir: Path) -> Envelope:
+    """Store `value` durably under claim_dir and return the envelope that points at it."""
+    claim = store_claim(value, claim_dir)
+    log.warning("change of %d bytes over the message limit: claim-checked to %s", len(value), claim.path,
+                extra={"tenant": None, "position": env.position})
+    return replace(env, before=None, after=None, claim_check=claim)
+
+
+def resolve_claim(env: Envelope) -> Envelope:
+    """The full envelope a claim-checked one points at (EnvelopeError if missing or altered)."""
+    assert env.claim_check is not None
+    return Envelope.decode(read_claim(env.claim_check))
 
 
 def dead_letter_value(*, payload: bytes, reason: str, tenant: int | None, ticket: int | None,
-                      position: str | None, topic: str, partition: int, offset: int, key: bytes | None) -> bytes:
-    """A dead-letter record: the original payload (text, or hex when not UTF-8) with why, whose and where."""
+                      position: str | None, topic: str, partition: int, offset: int, key: bytes | None,
+                      max_bytes: int | None = None, claim_dir: Path | None = None) -> bytes:
+    """A dead-letter record: the original payload (text, or hex when not UTF-8) with why, whose and where. A
+    letter over `max_bytes` (JSON escaping can double a payload) keeps its payload in the claim directory
+    instead (`payload_claim`: path, sha256, bytes), so a dead letter never fails to publish."""
     try:
         text: str | None = payload.decode()
         hexed = None
     except UnicodeDecodeError:
         text, hexed = None, payload.hex()
-    return json.dumps({"reason": reason, "tenant": tenant, "ticket": ticket, "position": position,
-                       "topic": topic, "partition": partition, "offset": offset,
-                       "key": None if key is None else key.decode(errors="replace"),
-                       "payload": text, "payload_hex": hexed, "failed_at_ms": int(time.time() * 1000)},
-                      ensure_ascii=False).encode()
+    letter: dict[str, Any] = {"reason": reason, "tenant": tenant, "ticket": ticket, "position": position,
+                              "topic": topic, "partition": partition, "offset": offset,
+                              "key": None if key is None else key.decode(errors="replace"),
+                              "payload": text, "payload_hex": hexed, "failed_at_ms": int(time.time() * 1000)}
+    value = json.dumps(letter, ensure_ascii=False).encode()
+    if max_bytes is not None and claim_dir is not None and len(value) > max_bytes:
+        claim = store_claim(payload, claim_dir)
+        letter.update(payload=None, payload_hex=None,
+                      payload_claim={"path": claim.path, "sha256": claim.sha256, "bytes": claim.bytes})
+        value = json.dumps(letter, ensure_ascii=False).encode()
+    return value
+
+
+def dead_letter_payload(letter: dict[str, Any]) -> bytes:
+    """The original payload of a dead letter (read from the claim directory when it was too large)."""
+    if letter.get("payload_claim"):
+        c = letter["payload_claim"]
+        return read_claim(ClaimCheck(str(c["path"]), str(c["sha256"]), int(c["bytes"])))
+    if letter.get("payload") is not None:
+        return str(letter["payload"]).encode()
+    return bytes.fromhex(str(letter["payload_hex"]))

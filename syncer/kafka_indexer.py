@@ -43,11 +43,11 @@ from syncer.envelope import (
     SWEEP_KEY,
     WATERMARK_KEY,
     Envelope,
-    EnvelopeError,
     Sweep,
     Watermark,
     document_key,
     key_tenant,
+    key_ticket,
     parse_json,
 )
 from syncer.events import RowChange
@@ -225,14 +225,16 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
             if r.key == WATERMARK_KEY:
                 try:
                     marks[r.partition] = Watermark.from_json(parse_json(r.value))
-                except (EnvelopeError, KeyError, TypeError, ValueError) as exc:
-                    self.dead_letter(origin, f"bad watermark: {exc}", tenant=None, ticket=None, position=None)
+                except Exception as exc:  # noqa: BLE001 - any malformed record is poison, never a crash loop
+                    self.dead_letter(origin, f"bad watermark: {type(exc).__name__}: {exc}", tenant=None, ticket=None,
+                                     position=None)
                 continue
             try:
                 change = self.decode(r.value)
-            except (EnvelopeError, KeyError, TypeError, ValueError) as exc:
-                tenant = key_tenant(r.key.decode(errors="replace")) if r.key else None
-                self.dead_letter(origin, f"undecodable change: {exc}", tenant=tenant, ticket=None, position=None)
+            except Exception as exc:  # noqa: BLE001 - any malformed record is poison, never a crash loop
+                key = r.key.decode(errors="replace") if r.key else ""
+                self.dead_letter(origin, f"undecodable change: {type(exc).__name__}: {exc}", tenant=key_tenant(key),
+                                 ticket=key_ticket(key), position=None)
                 continue
             self.dlq.origins[id(change)] = origin
             changes.append(change)
@@ -290,8 +292,9 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
         tombstones (rows gone from the source). Retried like a batch; dead-lettered if it keeps failing."""
         try:
             sweep = Sweep.from_json(parse_json(origin.value))
-        except (EnvelopeError, KeyError, TypeError, ValueError) as exc:
-            self.dead_letter(origin, f"bad sweep: {exc}", tenant=None, ticket=None, position=None)
+        except Exception as exc:  # noqa: BLE001 - any malformed record is poison, never a crash loop
+            self.dead_letter(origin, f"bad sweep: {type(exc).__name__}: {exc}", tenant=None, ticket=None,
+                             position=None)
             return
         delay = 0.1
         for attempt in range(1, RETRY_ATTEMPTS + 1):
@@ -332,7 +335,8 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
                     extra={"tenant": tenant, "position": position})
         value = dead_letter_value(payload=origin.value, reason=reason, tenant=tenant, ticket=ticket,
                                   position=position, topic=origin.topic, partition=origin.partition,
-                                  offset=origin.offset, key=origin.key)
+                                  offset=origin.offset, key=origin.key, max_bytes=self.kafka.max_message_bytes,
+                                  claim_dir=self.kafka.claim_dir or self.settings.state_dir / "claims")
         if self.replay_run is not None:
             value = json.dumps({**json.loads(value), "replay_run": self.replay_run}, ensure_ascii=False).encode()
         self.publisher.send(self.kafka.dlq_topic, "" if tenant is None else str(tenant), value, partition=0,

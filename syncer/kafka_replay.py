@@ -1,4 +1,4 @@
-"""Replay of the Kafka dead-letter topic (`ticketsearch deadletters replay --bus kafka`).
+"""Replay of the Kafka dead-letter topic (`ticketsearch index --replay-deadletters`).
 
 Input: the dead-letter topic (records written by syncer.kafka_indexer with the original payload), the settings
 of the indexer group, the source (for a consistent re-read of each replayed ticket).
@@ -20,7 +20,7 @@ import uuid
 from kafka import KafkaConsumer
 from kafka.structs import OffsetAndMetadata
 
-from syncer.kafka_bus import KafkaSettings
+from syncer.kafka_bus import KafkaSettings, dead_letter_payload
 from syncer.kafka_indexer import KafkaIndexer
 from syncer.settings import SyncSettings
 
@@ -56,8 +56,7 @@ def replay_dead_letters(settings: SyncSettings, kafka: KafkaSettings, *, idle_s:
                     letter = json.loads(r.value)
                     if letter.get("replay_run") == run:
                         continue
-                    payload = (letter["payload"].encode() if letter.get("payload") is not None
-                               else bytes.fromhex(letter["payload_hex"]))
+                    payload = dead_letter_payload(letter)
                     before = indexer.counts["dead_lettered"]
                     fake = type("R", (), {"topic": letter["topic"], "partition": letter["partition"],
                                           "offset": letter["offset"], "value": payload,
