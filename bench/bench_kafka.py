@@ -30,7 +30,8 @@ from searchcore.dbconfig import MySQLSettings  # noqa: E402
 from searchcore.positions import BinlogPosition  # noqa: E402
 from syncer.checkpoint import Checkpoint, CheckpointStore  # noqa: E402
 from syncer.kafka_bus import KafkaSettings  # noqa: E402
-from syncer.kafka_indexer import KafkaIndexer, applied_watermarks  # noqa: E402
+from syncer.kafka_indexer import KafkaIndexer  # noqa: E402
+from syncer.kafka_lag import applied_watermarks  # noqa: E402
 from syncer.kafka_tailer import KafkaTailer  # noqa: E402
 from syncer.load import ensure_schema  # noqa: E402
 from syncer.preflight import current_identity  # noqa: E402

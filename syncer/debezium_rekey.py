@@ -124,7 +124,7 @@ def rekey_debezium(settings: Any, kafka: Any, source_topics: list[str], *, epoch
     ensure_topics(kafka)
     publisher = Publisher(kafka, client_id="ticketsearch-debezium-rekey")
     consumer = KafkaConsumer(*source_topics, bootstrap_servers=kafka.bootstrap, group_id=f"{kafka.group}.rekey",
-                             enable_auto_commit=False, auto_offset_reset="earliest",
+                             enable_auto_commit=False, auto_offset_reset="earliest", allow_auto_create_topics=False,
                              session_timeout_ms=kafka.session_timeout_ms,
                              heartbeat_interval_ms=kafka.heartbeat_interval_ms)
     guard, snapshots = SharedCoordinateGuard(), _SnapshotTracker()

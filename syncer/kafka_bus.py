@@ -68,25 +68,55 @@ class KafkaSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> KafkaSettings:
+        """Settings from TICKETSEARCH_KAFKA_* variables (and explicit overrides); a bad value raises ValueError
+        naming the variable."""
         base = cls()
         p = "TICKETSEARCH_KAFKA_"
+
+        def number(name: str, default: float, kind: type = int, minimum: float = 1) -> Any:
+            raw = env.get(p + name)
+            if raw is None or raw == "":
+                return default
+            try:
+                value = kind(raw)
+            except ValueError:
+                raise ValueError(f"{p}{name}={raw!r} is not a {'whole ' if kind is int else ''}number") from None
+            if value < minimum:
+                raise ValueError(f"{p}{name}={raw!r} must be at least {minimum}")
+            return value
+
         claim = env.get(p + "CLAIM_DIR")
         values: dict[str, Any] = {
             "bootstrap": env.get(p + "BOOTSTRAP", base.bootstrap),
             "topic": env.get(p + "TOPIC", base.topic),
-            "partitions": int(env.get(p + "PARTITIONS", base.partitions)),
+            "partitions": number("PARTITIONS", base.partitions),
             "group": env.get(p + "GROUP", base.group),
-            "session_timeout_ms": int(env.get(p + "SESSION_TIMEOUT_MS", base.session_timeout_ms)),
-            "heartbeat_interval_ms": int(env.get(p + "HEARTBEAT_MS", base.heartbeat_interval_ms)),
-            "max_message_bytes": int(env.get(p + "MAX_MESSAGE_BYTES", base.max_message_bytes)),
+            "session_timeout_ms": number("SESSION_TIMEOUT_MS", base.session_timeout_ms),
+            "heartbeat_interval_ms": number("HEARTBEAT_MS", base.heartbeat_interval_ms),
+            "max_message_bytes": number("MAX_MESSAGE_BYTES", base.max_message_bytes, minimum=1024),
             "claim_dir": Path(claim) if claim else None,
             "compression": env.get(p + "COMPRESSION") or None,
-            "batch_max_records": int(env.get(p + "BATCH_MAX_RECORDS", base.batch_max_records)),
-            "batch_max_wait_s": float(env.get(p + "BATCH_MAX_WAIT_S", base.batch_max_wait_s)),
+            "batch_max_records": number("BATCH_MAX_RECORDS", base.batch_max_records),
+            "batch_max_wait_s": number("BATCH_MAX_WAIT_S", base.batch_max_wait_s, float, 0),
             "partitioner": env.get(p + "PARTITIONER", base.partitioner),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if values["partitions"] < 1:
+            raise ValueError(f"--partitions {values['partitions']}: a topic needs at least 1 partition")
+        if values["partitioner"] not in ("tenant", "key"):
+            raise ValueError(f"{p}PARTITIONER={values['partitioner']!r}: use 'tenant' or 'key'")
+        if values["compression"] not in (None, "gzip", "lz4", "zstd", "snappy"):
+            raise ValueError(f"{p}COMPRESSION={values['compression']!r}: use gzip, lz4, zstd or snappy")
         return replace(base, **values)
+
+
+class KafkaUnreachable(ValueError):
+    """No broker answered at the bootstrap address."""
+
+    def __init__(self, bootstrap: str, detail: str) -> None:
+        super().__init__(f"cannot reach Kafka at {bootstrap} (TICKETSEARCH_KAFKA_BOOTSTRAP): {detail}; is the broker "
+                         "running? `scripts/tansu.sh start --dir D --port P` starts a private one")
+        self.bootstrap = bootstrap
 
 
 def partition_for(key: str, partitions: int, partitioner: str = "tenant") -> int:
@@ -99,9 +129,21 @@ def partition_for(key: str, partitions: int, partitioner: str = "tenant") -> int
     return zlib.crc32(f"tenant:{tenant}".encode()) % partitions
 
 
-def ensure_topics(settings: KafkaSettings, *extra: tuple[str, int]) -> None:
-    """Create the change topic (settings.partitions) and the dead-letter topic if they do not exist."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap, client_id="ticketsearch-admin")
+@dataclass(frozen=True)
+class TopicInfo:
+    partitions: int
+    topic_id: str | None      # KIP-516 topic id: a re-created topic gets a new one (None: the broker has none)
+
+
+def ensure_topics(settings: KafkaSettings, *extra: tuple[str, int]) -> dict[str, TopicInfo]:
+    """Create the change topic (settings.partitions) and the dead-letter topic if they do not exist; return
+    each topic's partition count and id. A change topic with another partition count than configured is used as
+    it is (versions come from the binlog, so repartitioning loses nothing), with a warning."""
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap, client_id="ticketsearch-admin",
+                                 bootstrap_timeout_ms=10_000)
+    except KafkaError as exc:
+        raise KafkaUnreachable(settings.bootstrap, f"{type(exc).__name__}: {exc}") from exc
     try:
         wanted = [(settings.topic, settings.partitions), (settings.dlq_topic, 1), *extra]
         existing = set(admin.list_topics())
@@ -110,8 +152,19 @@ def ensure_topics(settings: KafkaSettings, *extra: tuple[str, int]) -> None:
                 continue
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics([NewTopic(name, parts, settings.replication)])
+        info = {}
+        for t in admin.describe_topics([name for name, _ in wanted]):
+            topic_id = str(t.get("topic_id") or "") or None
+            info[t["name"]] = TopicInfo(len(t.get("partitions") or ()),
+                                        None if topic_id == "00000000-0000-0000-0000-000000000000" else topic_id)
     finally:
         admin.close()
+    change = info.get(settings.topic)
+    if change is not None and change.partitions != settings.partitions:
+        log.warning("topic %s has %d partitions, not the configured %d: using %d", settings.topic,
+                    change.partitions, settings.partitions, change.partitions,
+                    extra={"tenant": None, "position": None})
+    return info
 
 
 class Publisher:
@@ -119,13 +172,17 @@ class Publisher:
 
     def __init__(self, settings: KafkaSettings, *, client_id: str = "ticketsearch-tailer") -> None:
         self.settings = settings
-        self.producer = KafkaProducer(
-            bootstrap_servers=settings.bootstrap, client_id=client_id, acks=-1,  # acks=all
-            enable_idempotence=True, max_in_flight_requests_per_connection=1,  # retries keep partition order
-            linger_ms=settings.linger_ms, batch_size=256 * 1024, compression_type=settings.compression,
-            max_request_size=settings.max_message_bytes + 64 * 1024,
-            request_timeout_ms=30_000, delivery_timeout_ms=120_000,
-        )
+        try:
+            self.producer = KafkaProducer(
+                bootstrap_servers=settings.bootstrap, client_id=client_id, acks=-1,  # acks=all
+                enable_idempotence=True, max_in_flight_requests_per_connection=1,  # retries keep partition order
+                linger_ms=settings.linger_ms, batch_size=256 * 1024, compression_type=settings.compression,
+                max_request_size=settings.max_message_bytes + 64 * 1024,
+                request_timeout_ms=30_000, delivery_timeout_ms=120_000, bootstrap_timeout_ms=10_000,
+                allow_auto_create_topics=False,     # topics come from ensure_topics, with their partition count
+            )
+        except KafkaError as exc:
+            raise KafkaUnreachable(settings.bootstrap, f"{type(exc).__name__}: {exc}") from exc
         self._pending: list[tuple[Any, str, str | None, str | None]] = []
         self._partitions: dict[str, int] = {}
 

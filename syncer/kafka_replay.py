@@ -38,6 +38,7 @@ def replay_dead_letters(settings: SyncSettings, kafka: KafkaSettings, *, idle_s:
     indexer.lookups.load_all()
     consumer = KafkaConsumer(kafka.dlq_topic, bootstrap_servers=kafka.bootstrap,
                              group_id=f"{kafka.group}.dlq-replay", enable_auto_commit=False,
+                             allow_auto_create_topics=False,
                              auto_offset_reset="earliest", session_timeout_ms=kafka.session_timeout_ms,
                              heartbeat_interval_ms=kafka.heartbeat_interval_ms)
     result = {"replayed": 0, "failed": 0}

@@ -16,19 +16,22 @@ the snapshot, i.e. rows gone from the source (as the embedded service does).
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pymysql
+from kafka.errors import KafkaError
 
 from searchcore.positions import BinlogPosition, make_version
 from syncer.checkpoint import Checkpoint, CheckpointStore, SnapshotProgress
 from syncer.envelope import SWEEP_KEY, WATERMARK_KEY, Sweep, Watermark, document_keys, envelopes_for
 from syncer.events import RowChange
-from syncer.kafka_bus import KafkaSettings, Publisher, claim_check, ensure_topics
+from syncer.kafka_bus import KafkaSettings, KafkaUnreachable, Publisher, PublishFailed, claim_check, ensure_topics
 from syncer.preflight import current_identity, preflight
 from syncer.settings import SyncSettings
 from syncer.snapshot import ConsistentSnapshot
@@ -38,6 +41,7 @@ from syncer.transaction_source import TransactionSource
 
 log = logging.getLogger(__name__)
 IDLE_WATERMARK_S = 1.0
+TOPIC_STATE = "kafka_topic.json"     # the change topic this tailer publishes to, and its id
 
 
 @dataclass(frozen=True)
@@ -60,30 +64,82 @@ class KafkaTailer:
         self.messages = 0
 
     # ---- lifecycle ------------------------------------------------------------------------------------
+    def request_resnapshot(self, reason: str) -> None:
+        """Forget the streaming position: the next run publishes a new consistent snapshot and its sweep (rows
+        gone from the source leave the index), in the same version epoch."""
+        ckpt = self.checkpoints.load()
+        self.checkpoints.save(Checkpoint(position=None, epoch=1 if ckpt is None else ckpt.epoch, snapshot=None,
+                                         source=current_identity(self.settings.source)))
+        log.warning("re-snapshot through Kafka requested (%s)", reason,
+                    extra={"tenant": None, "position": None if ckpt is None else str(ckpt.position)})
+
     def run(self, *, until: Callable[[], bool] | None = None,
-            on_batch: Callable[[PublishReport], None] | None = None) -> None:
+            on_batch: Callable[[PublishReport], None] | None = None, snapshot_only: bool = False) -> None:
+        """Publish until stopped. A broker that fails after the first connection is reconnected with backoff
+        (nothing unacknowledged is behind the checkpoint); a change topic that was re-created meanwhile (a new
+        topic id: Tansu's memory storage after a restart, a deleted topic) forgot what was published, so the
+        tailer publishes a new snapshot (and its sweep) before streaming on."""
         preflight(self.settings.source)
-        ensure_topics(self.kafka)
         self.server_id = _server_id(self.settings)
-        self.publisher = Publisher(self.kafka)
+        delay, connected = 1.0, False
         try:
             while True:
-                ckpt = self.checkpoints.load()
-                if ckpt is None or ckpt.position is None:
-                    ckpt = self.publish_snapshot(ckpt)
-                    if ckpt is None:
+                try:
+                    self._connect()
+                    connected, delay = True, 1.0
+                    if self._publish(until, on_batch, snapshot_only):
                         return
-                resync = self._stream(ckpt, until, on_batch)
-                if resync is None:
-                    return
-                new_epoch, reason = resync
-                epoch = ckpt.epoch + (1 if new_epoch else 0)
-                log.warning("re-snapshot through Kafka (%s), epoch %d", reason, epoch,
-                            extra={"tenant": None, "position": str(ckpt.position)})
-                self.checkpoints.save(Checkpoint(position=None, epoch=epoch, snapshot=None,
-                                                 source=current_identity(self.settings.source)))
+                except (PublishFailed, KafkaError, KafkaUnreachable) as exc:
+                    if not connected or self.stop_event.is_set():
+                        raise
+                    log.error("Kafka failed (%s): reconnecting in %.0f s; the checkpoint has not passed anything "
+                              "unacknowledged", exc, delay, extra={"tenant": None, "position": None})
+                    self.close()
+                    if self.stop_event.wait(delay) or (until is not None and until()):
+                        return
+                    delay = min(delay * 2, 30.0)
         finally:
             self.close()
+
+    def _connect(self) -> None:
+        info = ensure_topics(self.kafka)[self.kafka.topic]
+        self.publisher = Publisher(self.kafka)
+        path = self.settings.state_dir / TOPIC_STATE
+        known = json.loads(path.read_text()) if path.exists() else None
+        ckpt = self.checkpoints.load()
+        if (known is not None and known.get("topic") == self.kafka.topic and known.get("topic_id")
+                and info.topic_id and known["topic_id"] != info.topic_id and ckpt is not None):
+            log.warning("change topic %s was re-created (id %s, was %s): what was published is gone; publishing a "
+                        "new snapshot", self.kafka.topic, info.topic_id, known["topic_id"],
+                        extra={"tenant": None, "position": None if ckpt.position is None else str(ckpt.position)})
+            self.checkpoints.save(Checkpoint(position=None, epoch=ckpt.epoch, snapshot=None, source=ckpt.source))
+        if known is None or known.get("topic_id") != info.topic_id or known.get("topic") != self.kafka.topic:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"topic": self.kafka.topic, "topic_id": info.topic_id}))
+            os.replace(tmp, path)    # after the checkpoint: a crash in between re-snapshots again, harmlessly
+
+    def _publish(self, until: Callable[[], bool] | None, on_batch: Callable[[PublishReport], None] | None,
+                 snapshot_only: bool) -> bool:
+        """Snapshot if needed, then stream (unless `snapshot_only`); True when done or stopped (re-snapshots
+        loop here)."""
+        while True:
+            ckpt = self.checkpoints.load()
+            if ckpt is None or ckpt.position is None:
+                ckpt = self.publish_snapshot(ckpt)
+                if ckpt is None:
+                    return True
+            if snapshot_only:
+                return True
+            resync = self._stream(ckpt, until, on_batch)
+            if resync is None:
+                return True
+            new_epoch, reason = resync
+            epoch = ckpt.epoch + (1 if new_epoch else 0)
+            log.warning("re-snapshot through Kafka (%s), epoch %d", reason, epoch,
+                        extra={"tenant": None, "position": str(ckpt.position)})
+            self.checkpoints.save(Checkpoint(position=None, epoch=epoch, snapshot=None,
+                                             source=current_identity(self.settings.source)))
 
     def close(self) -> None:
         if self.publisher is not None:

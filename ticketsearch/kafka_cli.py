@@ -25,26 +25,35 @@ def _kafka_settings(args: argparse.Namespace) -> Any:
 def cmd_sync_kafka(args: argparse.Namespace) -> int:
     """The tailer half of the distributed pipeline: binlog -> Kafka (docs/kafka.md)."""
     from syncer.kafka_tailer import KafkaTailer
+    from syncer.statelock import lock_state_dir, unlock_state_dir
 
-    tailer = KafkaTailer(_sync_settings(args), _kafka_settings(args))
+    settings = _sync_settings(args)
+    lock = lock_state_dir(settings.state_dir)     # one tailer per state folder (checkpoint, binlog connection)
+    tailer = KafkaTailer(settings, _kafka_settings(args))
     try:
-        tailer.run()
+        if getattr(args, "resnapshot", False):
+            tailer.request_resnapshot("ticketsearch sync --bus kafka --resnapshot")
+        tailer.run(snapshot_only=bool(getattr(args, "snapshot_only", False)))
     except KeyboardInterrupt:
         pass
     finally:
         tailer.close()
+        unlock_state_dir(lock)
     return 0
 
 
 def cmd_index(args: argparse.Namespace) -> int:
     """The indexer half: one member of the indexer group, Kafka -> per-tenant indexes (docs/kafka.md)."""
-    from syncer import kafka_indexer, kafka_replay
+    from syncer import kafka_indexer, kafka_lag, kafka_replay
 
     settings, kafka = _sync_settings(args), _kafka_settings(args)
     if args.lag:
+        from syncer.kafka_bus import ensure_topics
         from syncer.tailer import current_position
 
-        print(json.dumps(kafka_indexer.lag(settings.state_dir, kafka.partitions, current_position(settings.source))))
+        topic = ensure_topics(kafka)[kafka.topic]       # the real partition count and id, not the configured
+        print(json.dumps(kafka_lag.lag(settings.state_dir, topic.partitions, current_position(settings.source),
+                                           topic.topic_id)))
         return 0
     if args.replay_deadletters:
         print(json.dumps(kafka_replay.replay_dead_letters(settings, kafka)))

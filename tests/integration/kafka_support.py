@@ -23,7 +23,7 @@ from support import PROJECT, SyncProcess, env_for, source_position
 
 from searchcore.dbconfig import MySQLSettings
 from syncer.kafka_bus import KafkaSettings
-from syncer.kafka_indexer import applied_watermarks
+from syncer.kafka_lag import applied_watermarks
 
 SCRIPT = PROJECT / "scripts" / "tansu.sh"
 _names = itertools.count(1)

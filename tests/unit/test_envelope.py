@@ -284,3 +284,21 @@ def test_sweep_round_trip_and_malformed_sweep() -> None:
     with pytest.raises(EnvelopeError) as err:
         Sweep.from_json({"op": "m", "floor": 1, "position": {"file": "mysql-bin.000001", "offset": 4}, "partitions": 6})
     assert err.value.field == "op"
+
+
+def test_kafka_settings_name_the_bad_variable() -> None:
+    from syncer.kafka_bus import KafkaSettings
+
+    ok = KafkaSettings.from_env({"TICKETSEARCH_KAFKA_PARTITIONS": "12", "TICKETSEARCH_KAFKA_BATCH_MAX_WAIT_S": "0.2"})
+    assert (ok.partitions, ok.batch_max_wait_s) == (12, 0.2)
+    for env, words in [({"TICKETSEARCH_KAFKA_PARTITIONS": "six"}, "TICKETSEARCH_KAFKA_PARTITIONS='six'"),
+                       ({"TICKETSEARCH_KAFKA_PARTITIONS": "0"}, "at least 1"),
+                       ({"TICKETSEARCH_KAFKA_BATCH_MAX_WAIT_S": "fast"}, "TICKETSEARCH_KAFKA_BATCH_MAX_WAIT_S"),
+                       ({"TICKETSEARCH_KAFKA_MAX_MESSAGE_BYTES": "10"}, "at least 1024"),
+                       ({"TICKETSEARCH_KAFKA_PARTITIONER": "round-robin"}, "'tenant' or 'key'"),
+                       ({"TICKETSEARCH_KAFKA_COMPRESSION": "brotli"}, "gzip, lz4, zstd or snappy")]:
+        with pytest.raises(ValueError) as err:
+            KafkaSettings.from_env(env)
+        assert words in str(err.value)
+    with pytest.raises(ValueError, match="at least 1 partition"):
+        KafkaSettings.from_env({}, partitions=-3)
