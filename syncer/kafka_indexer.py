@@ -51,6 +51,7 @@ from syncer.envelope import (
 from syncer.events import RowChange
 from syncer.indexer import Indexer
 from syncer.kafka_bus import KafkaSettings, Publisher, dead_letter_value, ensure_topics, partition_for, resolve_claim
+from syncer.kafka_members import join_members
 from syncer.lookups import LookupDirectory
 from syncer.settings import SyncSettings
 from syncer.source_mapping import load_source_mapping
@@ -112,6 +113,7 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
         self.consumer: KafkaConsumer | None = None
         self.replay_run: str | None = None       # set while replaying dead letters
         self.topic_id: str | None = None
+        self._member_lock: int | None = None
         self._write_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tenant-write")
 
     # ---- group membership -------------------------------------------------------------------------------
@@ -164,6 +166,7 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
     def run(self, *, until: Callable[[], bool] | None = None, topics: list[str] | None = None) -> None:
         self.topic_id = ensure_topics(self.kafka)[self.kafka.topic].topic_id
         checked = time.monotonic()
+        self._member_lock = join_members(self.settings.state_dir)
         self.lookups.load_all()
         self.consumer = KafkaConsumer(
             bootstrap_servers=self.kafka.bootstrap, group_id=self.kafka.group, client_id=self.member,
@@ -211,6 +214,9 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
         if self.consumer is not None:
             self.consumer.close(autocommit=False)
             self.consumer = None
+        if self._member_lock is not None:
+            os.close(self._member_lock)
+            self._member_lock = None
         self.publisher.close()
         self._close_backend()
         self._write_pool.shutdown(wait=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import uuid
 
@@ -22,6 +23,7 @@ from kafka.structs import OffsetAndMetadata
 
 from syncer.kafka_bus import KafkaSettings, dead_letter_payload
 from syncer.kafka_indexer import KafkaIndexer
+from syncer.kafka_members import exclusive
 from syncer.settings import SyncSettings
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,14 @@ def replay_dead_letters(settings: SyncSettings, kafka: KafkaSettings, *, idle_s:
     from a consistent read of the source at its current position P (rows at the version of P): a dead letter
     is older than the document's later changes, so on its own it would be rejected as stale. Letters that fail
     again are dead-lettered again, marked with this run so the run stops there."""
+    lock = exclusive(settings.state_dir, "replay the dead letters")
+    try:
+        return _replay(settings, kafka, idle_s)
+    finally:
+        os.close(lock)
+
+
+def _replay(settings: SyncSettings, kafka: KafkaSettings, idle_s: float) -> dict[str, int]:
     run = uuid.uuid4().hex
     indexer = KafkaIndexer(settings, kafka, member=f"dlq-replay-{run[:8]}")
     indexer.replay_run = run

@@ -101,10 +101,12 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         print(f"reconcile: no answer from the sync service within {args.timeout:.0f} s", file=sys.stderr)
         return 2
     from syncer.checkpoint import CheckpointStore
+    from syncer.kafka_members import exclusive
     from syncer.reconcile_service import reconcile_tenant
     from syncer.service import open_backend
     from syncer.source_mapping import load_source_mapping
 
+    lock = exclusive(state, "reconcile")       # Kafka indexer members would hold the writers
     backend = open_backend(settings, writable=True)
     mapping = load_source_mapping(settings.source_mapping_path)
     ckpt = CheckpointStore(state).load()
@@ -115,6 +117,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
                    for t in tenants]
     finally:
         backend.close()
+        os.close(lock)
     clean = all(r["clean"] for r in reports)
     print(json.dumps({"offline": True, "clean": clean, "tenants": reports}, ensure_ascii=False, indent=2))
     return 0 if clean or args.repair else 1

@@ -6,6 +6,8 @@ dead-lettered with their reason and the following changes are applied; a dead le
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -13,11 +15,14 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 from kafka_support import kafka, read_all, running, tansu  # noqa: F401
+from support import PROJECT, env_for
 
 from searchcore.dbconfig import MySQLSettings
 from syncer.envelope import SWEEP_KEY, WATERMARK_KEY
 from syncer.kafka_bus import KafkaSettings, dead_letter_payload, ensure_topics, partition_for
 from syncer.kafka_indexer import KafkaIndexer
+from syncer.kafka_members import IndexerMembersRunning
+from syncer.kafka_replay import replay_dead_letters
 from syncer.settings import SyncSettings
 
 pytestmark = [pytest.mark.integration]
@@ -63,6 +68,12 @@ def test_malformed_records_are_dead_lettered_and_the_group_goes_on(fresh_db: MyS
             time.sleep(0.2)
         assert indexer.counts["applied"] == 1, indexer.counts           # the change after the poison
         time.sleep(0.5)
+        # the replay and an offline reconcile need the index writers: refused at once while a member runs
+        with pytest.raises(IndexerMembersRunning, match="stop them, then replay the dead letters"):
+            replay_dead_letters(settings, kafka, idle_s=1.0)
+        out = subprocess.run([sys.executable, "-m", "ticketsearch.cli", "reconcile"], cwd=PROJECT,
+                             env=env_for(fresh_db, settings.state_dir), capture_output=True, text=True, timeout=120)
+        assert out.returncode == 1 and "stop them, then reconcile" in out.stderr, out.stderr[-1500:]
     assert indexer.counts["dead_lettered"] == len(poison)
     letters = read_all(kafka, kafka.dlq_topic)
     assert [str(letter["reason"]).split(":")[0] for letter in letters] == [p[2] for p in poison]
@@ -77,3 +88,8 @@ def test_malformed_records_are_dead_lettered_and_the_group_goes_on(fresh_db: MyS
     backend = open_backend(settings, writable=False)
     assert [d.ticket_id for d in backend.all_documents(7)] == [42]
     backend.close()
+    # stopped: the replay runs (the letters stay poison: each is dead-lettered again, reasons kept)
+    result = replay_dead_letters(settings, kafka, idle_s=2.0)
+    assert result == {"replayed": 0, "failed": len(poison)}, result
+    again = read_all(kafka, kafka.dlq_topic)[len(poison):]
+    assert [str(x["reason"]).split(":")[0] for x in again] == [p[2] for p in poison]
