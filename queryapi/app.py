@@ -247,6 +247,8 @@ def _snapshot_progress(settings: ApiSettings, tenant_id: int) -> dict[str, Any] 
     try:
         data = json.loads((settings.state_dir / "checkpoint.json").read_text(encoding="utf-8"))
     except (FileNotFoundError, json.JSONDecodeError):
+        if _synced_to(settings) is not None:
+            return None          # the distributed pipeline: the indexer group has applied a complete snapshot
         return {"running": True, "tenant_done": False}  # not even started
     snap = data.get("snapshot")
     if data.get("position") is not None or not isinstance(snap, dict):
@@ -275,13 +277,9 @@ def _highlight_json(hl: Highlight) -> dict[str, Any]:
 
 
 def _synced_to(settings: ApiSettings) -> BinlogPosition | None:
-    path = settings.state_dir / "checkpoint.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    pos = data.get("position")
-    return None if pos is None else BinlogPosition.from_json(pos)
+    from syncer.kafka_lag import synced_position
+
+    return synced_position(settings.state_dir)
 
 
 def _source_position(settings: ApiSettings) -> dict[str, Any] | None:

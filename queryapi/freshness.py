@@ -10,7 +10,6 @@ transaction: the comparison is against the source's binlog, per GTID domain.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -74,13 +73,9 @@ class FreshnessWaiter:
             time.sleep(self.poll_s)
 
     def _searchable_position(self, tenant_id: int) -> BinlogPosition | None:
-        best: BinlogPosition | None = None
-        try:
-            data = json.loads((self.settings.state_dir / "checkpoint.json").read_text("utf-8"))
-            if data.get("position") is not None:
-                best = BinlogPosition.from_json(data["position"])
-        except (OSError, ValueError):
-            pass
+        from syncer.kafka_lag import synced_position
+
+        best = synced_position(self.settings.state_dir)
         # Outside the request's read scope: the search that follows must pin the reader that is fresh *now*.
         token = generations._SCOPE.set(None)
         try:

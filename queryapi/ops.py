@@ -64,17 +64,20 @@ class SourceView:
         return found
 
     def checkpoint(self) -> BinlogPosition | None:
-        try:
-            data = json.loads((self.settings.state_dir / "checkpoint.json").read_text("utf-8"))
-        except (OSError, ValueError):
-            return None
-        return None if data.get("position") is None else BinlogPosition.from_json(data["position"])
+        """The sync service's checkpoint, or the Kafka indexer group's position (distributed pipeline)."""
+        from syncer.kafka_lag import synced_position
+
+        return synced_position(self.settings.state_dir)
 
     def sync_status(self) -> dict[str, Any] | None:
+        """The sync service's status, or the freshest Kafka indexer member's."""
+        members = []
         for status in read_status_files(self.settings.state_dir):
             if status.get("name") == "sync":
                 return status
-        return None
+            if str(status.get("name", "")).startswith("kafka-"):
+                members.append(status)
+        return max(members, key=lambda s: float(s.get("updated_at") or 0.0), default=None)
 
     def lag(self) -> dict[str, Any]:
         """Position behind the source and an estimate of the seconds behind it.

@@ -51,8 +51,10 @@ from syncer.envelope import (
 from syncer.events import RowChange
 from syncer.indexer import Indexer
 from syncer.kafka_bus import KafkaSettings, Publisher, dead_letter_value, ensure_topics, partition_for, resolve_claim
+from syncer.kafka_lag import group_position
 from syncer.kafka_members import join_members
 from syncer.lookups import LookupDirectory
+from syncer.metrics import SyncMetrics
 from syncer.settings import SyncSettings
 from syncer.source_mapping import load_source_mapping
 
@@ -114,6 +116,8 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
         self.replay_run: str | None = None       # set while replaying dead letters
         self.topic_id: str | None = None
         self._member_lock: int | None = None
+        self.partitions_total = kafka.partitions
+        self.metrics = SyncMetrics(settings.state_dir, f"kafka-{self.member}", settings.source)
         self._write_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tenant-write")
 
     # ---- group membership -------------------------------------------------------------------------------
@@ -164,7 +168,8 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
 
     # ---- main loop --------------------------------------------------------------------------------------
     def run(self, *, until: Callable[[], bool] | None = None, topics: list[str] | None = None) -> None:
-        self.topic_id = ensure_topics(self.kafka)[self.kafka.topic].topic_id
+        topic = ensure_topics(self.kafka)[self.kafka.topic]
+        self.topic_id, self.partitions_total = topic.topic_id, topic.partitions
         checked = time.monotonic()
         self._member_lock = join_members(self.settings.state_dir)
         self.lookups.load_all()
@@ -192,10 +197,23 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
                 if batch.records and (len(batch.records) >= self.kafka.batch_max_records
                                       or time.monotonic() - batch.started >= self.kafka.batch_max_wait_s):
                     self._batch = _Batch()
+                    before = dict(self.counts)
                     self.apply_records(batch.records)
                     self._commit(batch.records)
+                    self._report(before)
+                elif not got:
+                    self.metrics.on_idle(group_position(self.settings.state_dir))
         finally:
             self.close()
+
+    def _report(self, before: dict[str, int]) -> None:
+        """Metrics for the API's readiness and lag (<state>/metrics/kafka-<member>.json), as the sync service."""
+        position = group_position(self.settings.state_dir)
+        if position is None:
+            self.metrics.on_idle(None)
+            return
+        self.metrics.on_batch(self.counts["applied"] - before["applied"], self.counts["written"] - before["written"],
+                              self.counts["dead_lettered"] - before["dead_lettered"], position, {})
 
     def _check_topic(self) -> None:
         """A re-created change topic (new id) holds a new history: the watermarks of the old one say nothing."""
@@ -208,6 +226,7 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
             log.warning("change topic %s was re-created (id %s, was %s): applied watermarks start over",
                         self.kafka.topic, topic_id, self.topic_id, extra={"tenant": None, "position": None})
             self.topic_id, self.watermarks = topic_id, {}
+            self.partitions_total = ensure_topics(self.kafka)[self.kafka.topic].partitions
             self._write_status()
 
     def close(self) -> None:
@@ -369,7 +388,7 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
     def _write_status(self) -> None:
         self.status_path.parent.mkdir(parents=True, exist_ok=True)
         data = {"member": self.member, "updated_ms": int(time.time() * 1000), "topic": self.kafka.topic,
-                "topic_id": self.topic_id, "counts": self.counts,
+                "topic_id": self.topic_id, "partitions_total": self.partitions_total, "counts": self.counts,
                 "partitions": {str(p): w for p, w in sorted(self.watermarks.items())}}
         tmp = self.status_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data))

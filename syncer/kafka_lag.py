@@ -50,3 +50,37 @@ def lag(state_dir: Path, partitions: int, source_position: BinlogPosition,
     behind_bytes = source_position.offset - pos.offset if pos.file == source_position.file else None
     return {"synced": source_position <= pos, "source": source_position.to_json(), "applied": pos.to_json(),
             "behind_bytes": behind_bytes, "behind_ms": max(0, int(time.time() * 1000) - int(slowest["observed_ms"]))}
+
+
+def group_position(state_dir: Path) -> BinlogPosition | None:
+    """The position the Kafka indexer group has applied everything before, in every partition of the change topic
+    (the latest incarnation the members report): the slowest partition's watermark; None until every partition
+    has one."""
+    statuses = []
+    for path in (state_dir / "kafka").glob("*.json"):
+        try:
+            statuses.append(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError):
+            continue
+    if not statuses:
+        return None
+    latest = max(statuses, key=lambda d: int(d.get("updated_ms") or 0))
+    total = int(latest.get("partitions_total") or 0)
+    if total < 1:
+        return None
+    marks = {p: w for p, w in applied_watermarks(state_dir, latest.get("topic_id")).items() if p < total}
+    if len(marks) < total:
+        return None
+    return min((BinlogPosition.from_json(w["position"]) for w in marks.values()), key=lambda pos: pos.key())
+
+
+def synced_position(state_dir: Path) -> BinlogPosition | None:
+    """Where the indexes of a state folder are complete up to: the sync service's checkpoint, or (distributed
+    pipeline) the Kafka indexer group's position."""
+    try:
+        data = json.loads((state_dir / "checkpoint.json").read_text("utf-8"))
+        if data.get("position") is not None:
+            return BinlogPosition.from_json(data["position"])
+    except (OSError, ValueError):
+        pass
+    return group_position(state_dir)

@@ -108,3 +108,20 @@ def _refresh_from_source(indexer: KafkaIndexer, tickets: list[tuple[int, int]]) 
 def _parent(indexer: KafkaIndexer, table: str) -> str:
     child = indexer.mapping.child_for_table(table)
     return child.parent_column if child is not None else "__none__"
+
+
+def list_dead_letters(kafka: KafkaSettings, *, idle_s: float = 3.0) -> list[dict[str, object]]:
+    """Every letter in the dead-letter topic, oldest first, without its payload (read-only: no group offsets)."""
+    consumer = KafkaConsumer(kafka.dlq_topic, bootstrap_servers=kafka.bootstrap, group_id=None,
+                             enable_auto_commit=False, auto_offset_reset="earliest", allow_auto_create_topics=False,
+                             consumer_timeout_ms=int(idle_s * 1000))
+    try:
+        out = []
+        for r in consumer:
+            letter = json.loads(r.value)
+            out.append({"offset": r.offset, **{k: letter.get(k) for k in (
+                "reason", "tenant", "ticket", "position", "topic", "partition", "offset", "key", "replay_run")},
+                "source_offset": letter.get("offset")})
+        return out
+    finally:
+        consumer.close(autocommit=False)

@@ -213,6 +213,16 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
 
     settings = _sync_settings(args)
     if args.action == "list":
+        if (settings.state_dir / "kafka").is_dir():     # an indexer group's folder: the letters are in the topic
+            from syncer.kafka_replay import list_dead_letters
+            from ticketsearch.kafka_cli import _kafka_settings
+
+            kafka = _kafka_settings(args)
+            print(f"dead-letter topic {kafka.dlq_topic} (replay: ticketsearch index --replay-deadletters)",
+                  file=sys.stderr)
+            for letter in list_dead_letters(kafka):
+                print(json.dumps(letter, ensure_ascii=False))
+            return 0
         store = DeadLetterStore(settings.state_dir / "deadletters.sqlite")
         for dl in store.entries(include_replayed=args.all):
             print(json.dumps({"id": dl.id, "tenant": dl.tenant_id, "ticket": dl.ticket_id, "table": dl.table,

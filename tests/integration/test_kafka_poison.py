@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaProducer
-from kafka_support import kafka, read_all, running, tansu  # noqa: F401
+from kafka_support import kafka, kafka_env, read_all, running, tansu  # noqa: F401
 from support import PROJECT, env_for
 
 from searchcore.dbconfig import MySQLSettings
@@ -93,3 +93,10 @@ def test_malformed_records_are_dead_lettered_and_the_group_goes_on(fresh_db: MyS
     assert result == {"replayed": 0, "failed": len(poison)}, result
     again = read_all(kafka, kafka.dlq_topic)[len(poison):]
     assert [str(x["reason"]).split(":")[0] for x in again] == [p[2] for p in poison]
+    listed = subprocess.run([sys.executable, "-m", "ticketsearch.cli", "deadletters", "list"], cwd=PROJECT,
+                            env=env_for(fresh_db, settings.state_dir, **kafka_env(kafka)), capture_output=True,
+                            text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr[-1500:]
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [str(r["reason"]).split(":")[0] for r in rows] == [p[2] for p in poison] * 2
+    assert kafka.dlq_topic in listed.stderr
