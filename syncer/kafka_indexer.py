@@ -86,14 +86,20 @@ class _DeadLetterTopic:
     def __init__(self, owner: KafkaIndexer) -> None:
         self.owner = owner
         self.origins: dict[int, _Origin] = {}
+        self.deferred: list[tuple[_Origin, str, int | None, int | None, str]] = []
 
     def add(self, change: RowChange, reason: str, *, tenant_id: int | None, ticket_id: int | None) -> int:
         origin = self.origins.get(id(change))
         if origin is None:
             origin = _Origin("?", -1, -1, None, json.dumps(change.to_json(), ensure_ascii=False).encode())
-        self.owner.dead_letter(origin, reason, tenant=tenant_id, ticket=ticket_id,
-                               position=f"{change.file}:{change.offset}")
+        # sent only if the attempt that found it succeeds: a retried batch must not dead-letter it again
+        self.deferred.append((origin, reason, tenant_id, ticket_id, f"{change.file}:{change.offset}"))
         return 0
+
+    def send_deferred(self) -> None:
+        pending, self.deferred = self.deferred, []
+        for origin, reason, tenant, ticket, position in pending:
+            self.owner.dead_letter(origin, reason, tenant=tenant, ticket=ticket, position=position)
 
 
 class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -305,8 +311,10 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
     def _apply_with_retries(self, changes: list[RowChange]) -> None:
         delay = 0.1
         for attempt in range(1, RETRY_ATTEMPTS + 1):
+            self.dlq.deferred = []
             try:
                 report = self._indexer().apply(changes, None)
+                self.dlq.send_deferred()
                 self.counts["applied"] += report.changes
                 self.counts["written"] += report.documents_written
                 self.counts["stale"] += report.stale
@@ -320,8 +328,10 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
         for change in changes:   # isolate: only the changes that keep failing are dead-lettered
+            self.dlq.deferred = []
             try:
                 self._indexer().apply([change], None)
+                self.dlq.send_deferred()
             except Exception as exc:  # noqa: BLE001 - dead-lettered with the reason
                 self._close_backend()
                 origin = self.dlq.origins[id(change)]
@@ -373,6 +383,8 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def dead_letter(self, origin: _Origin, reason: str, *, tenant: int | None, ticket: int | None,
                     position: str | None) -> None:
+        if ticket is None and origin.key:      # whose: from the document key when the change did not say
+            ticket = key_ticket(origin.key.decode(errors="replace"))
         self.counts["dead_lettered"] += 1
         log.warning("dead-lettered (%d so far): %s", self.counts["dead_lettered"], reason,
                     extra={"tenant": tenant, "position": position})

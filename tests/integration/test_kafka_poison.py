@@ -100,3 +100,45 @@ def test_malformed_records_are_dead_lettered_and_the_group_goes_on(fresh_db: MyS
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
     assert [str(r["reason"]).split(":")[0] for r in rows] == [p[2] for p in poison] * 2
     assert kafka.dlq_topic in listed.stderr
+
+
+def test_a_retried_batch_dead_letters_its_poison_once(fresh_db: MySQLSettings, tmp_path: Path,
+                                                       kafka: KafkaSettings,  # noqa: F811
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch holding a poison change (a tag link to a tag that does not exist) fails twice for a transient
+    reason after the poison was found: the dead letter is sent once, when the batch finally succeeds."""
+    from searchcore.positions import make_version
+    from syncer.envelope import envelopes_for
+    from syncer.events import Op, RowChange
+    from syncer.indexer import Indexer
+
+    ensure_topics(kafka)
+    link = RowChange("ticket_tags", Op.INSERT, None, {"tenant_id": 7, "ticket_id": 42, "tag_id": 999_999},
+                     make_version(1, "mysql-bin.000001", 500), "mysql-bin.000001", 500, None, 0)
+    golden = json.loads((GOLDEN / "envelope_ticket_insert.json").read_text(encoding="utf-8"))
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks=-1)
+    part = partition_for("7:ticket:42", kafka.partitions, kafka.partitioner)
+    producer.send(kafka.topic, key=b"7:ticket:42", value=json.dumps(golden["value"]).encode(), partition=part)
+    (env,) = envelopes_for([link], server_id=1, db=fresh_db.database)
+    producer.send(kafka.topic, key=b"7:ticket:42", value=env.encode(), partition=part)
+    producer.flush()
+    producer.close()
+    real_apply, calls = Indexer.apply, []
+
+    def flaky_apply(self: Indexer, changes: object, position: object) -> object:
+        report = real_apply(self, changes, position)  # type: ignore[arg-type]
+        calls.append(1)
+        if len(calls) <= 2:
+            raise RuntimeError("transient: writer busy")
+        return report
+
+    monkeypatch.setattr(Indexer, "apply", flaky_apply)
+    indexer = KafkaIndexer(SyncSettings(source=fresh_db, state_dir=tmp_path / "index"), kafka, member="solo")
+    with running(indexer.run):
+        deadline = time.monotonic() + 60
+        while indexer.counts["applied"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(0.5)
+    assert indexer.counts["retries"] == 2 and indexer.counts["dead_lettered"] == 1, indexer.counts
+    letters = read_all(kafka, kafka.dlq_topic)
+    assert len(letters) == 1 and (letters[0]["tenant"], letters[0]["ticket"]) == (7, 42), letters
