@@ -223,6 +223,9 @@ def readiness(settings: ApiSettings, backend: EmbeddedBackend, view: SourceView)
         checks["sync"] = {"ok": False, "problem": "the source database is unreachable"}
     elif lag["status"] is None and lag["behind"]:
         checks["sync"] = {"ok": False, "problem": "no sync process has reported (<state>/metrics/sync.json)"}
+    elif lag["synced"] is None:
+        checks["sync"] = {"ok": False, "problem": "the indexes have no complete synced position yet (the initial "
+                          "snapshot, or a re-created Kafka topic, is still being applied)"}
     else:
         stalled = lag["behind"] and lag["stalled_for"] > settings.stall_seconds
         checks["sync"] = {"ok": not stalled, "behind": lag["behind"], "seconds_behind": round(lag["seconds_behind"], 3),

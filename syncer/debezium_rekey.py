@@ -192,6 +192,7 @@ def _republish(r: Any, epoch: int, mapping: SourceMapping, guard: SharedCoordina
         inner = data.get("payload")
         src: Mapping[str, Any] = (inner if isinstance(inner, dict) else data)["source"]
         pos, row = int(src["pos"]), int(src.get("row") or 0)
+        server_id, db = int(src.get("server_id") or 0), str(src.get("db") or "")
         keys = document_keys(change, mapping)
     except Exception as exc:  # noqa: BLE001 - any malformed event is poison: dead-lettered, never a crash loop
         dead_letter(r, f"unreadable Debezium event: {type(exc).__name__}: {exc}", [], None)
@@ -203,8 +204,8 @@ def _republish(r: Any, epoch: int, mapping: SourceMapping, guard: SharedCoordina
     if not guard.admit(change, pos, row, row_identities(change, mapping)):
         dead_letter(r, COMPRESSED_REASON.format(coord=position), keys, position)
     else:
-        source = SourceInfo(server_id=int(src.get("server_id") or 0), file=change.file, pos=pos, row=row,
-                            gtid=change.gtid, db=str(src.get("db") or ""), table=change.table,
+        source = SourceInfo(server_id=server_id, file=change.file, pos=pos, row=row,
+                            gtid=change.gtid, db=db, table=change.table,
                             snapshot=change.op is Op.SNAPSHOT)
         env = Envelope(change.op, change.before, change.after, change.ts_ms, source, change.version)
         value = env.encode()

@@ -125,6 +125,14 @@ class Envelope:
             value = getattr(env, name)
             if value is not None and not isinstance(value, dict):
                 raise EnvelopeError("must be an object or null", field=name)
+        if not 0 <= env.version < 2**63:
+            raise EnvelopeError(f"version {env.version} outside 0..2^63-1", field="version")
+        if env.claim_check is None:
+            need = {Op.INSERT: ("after",), Op.SNAPSHOT: ("after",), Op.UPDATE: ("before", "after"),
+                    Op.DELETE: ("before",)}[env.op]
+            for name in need:
+                if getattr(env, name) is None:
+                    raise EnvelopeError(f"op {env.op.value!r} needs {name!r}", field=name)
         return env
 
     @classmethod
@@ -173,8 +181,11 @@ class Sweep:
         partitioner = str(data.get("partitioner", "tenant"))
         if partitioner not in ("tenant", "key"):
             raise EnvelopeError(f"unknown partitioner {partitioner!r}", field="partitioner")
-        return cls(int(data["floor"]), BinlogPosition.from_json(data["position"]), int(data["partitions"]),
-                   partitioner)
+        sweep = cls(int(data["floor"]), BinlogPosition.from_json(data["position"]), int(data["partitions"]),
+                    partitioner)
+        if sweep.partitions < 1 or not 0 <= sweep.floor < 2**63:
+            raise EnvelopeError(f"partitions {sweep.partitions} / floor {sweep.floor} out of range", field="partitions")
+        return sweep
 
 
 def parse_json(value: bytes) -> dict[str, Any]:

@@ -16,7 +16,9 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
+import re
 import time
 import zlib
 from collections.abc import Mapping
@@ -26,11 +28,13 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaConfigurationError, KafkaError, TopicAlreadyExistsError
 
 from syncer.envelope import ClaimCheck, Envelope, key_tenant
 
 log = logging.getLogger(__name__)
+
+_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,200}")
 
 
 class PublishFailed(RuntimeError):
@@ -81,8 +85,8 @@ class KafkaSettings:
                 value = kind(raw)
             except ValueError:
                 raise ValueError(f"{p}{name}={raw!r} is not a {'whole ' if kind is int else ''}number") from None
-            if value < minimum:
-                raise ValueError(f"{p}{name}={raw!r} must be at least {minimum}")
+            if not math.isfinite(value) or value < minimum:
+                raise ValueError(f"{p}{name}={raw!r} must be a finite number of at least {minimum}")
             return value
 
         claim = env.get(p + "CLAIM_DIR")
@@ -101,6 +105,8 @@ class KafkaSettings:
             "partitioner": env.get(p + "PARTITIONER", base.partitioner),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if not _TOPIC_NAME.fullmatch(str(values["topic"])):
+            raise ValueError(f"{p}TOPIC={values['topic']!r}: a topic name is 1-200 of [a-zA-Z0-9._-]")
         if values["partitions"] < 1:
             raise ValueError(f"--partitions {values['partitions']}: a topic needs at least 1 partition")
         if values["partitioner"] not in ("tenant", "key"):
@@ -170,7 +176,8 @@ def ensure_topics(settings: KafkaSettings, *extra: tuple[str, int]) -> dict[str,
 class Publisher:
     """An acks=all producer that remembers every pending send until `flush` confirms it."""
 
-    def __init__(self, settings: KafkaSettings, *, client_id: str = "ticketsearch-tailer") -> None:
+    def __init__(self, settings: KafkaSettings, *, client_id: str = "ticketsearch-tailer",
+                 delivery_timeout_ms: int = 120_000) -> None:
         self.settings = settings
         try:
             self.producer = KafkaProducer(
@@ -178,9 +185,11 @@ class Publisher:
                 enable_idempotence=True, max_in_flight_requests_per_connection=1,  # retries keep partition order
                 linger_ms=settings.linger_ms, batch_size=256 * 1024, compression_type=settings.compression,
                 max_request_size=settings.max_message_bytes + 64 * 1024,
-                request_timeout_ms=30_000, delivery_timeout_ms=120_000, bootstrap_timeout_ms=10_000,
+                request_timeout_ms=30_000, delivery_timeout_ms=delivery_timeout_ms, bootstrap_timeout_ms=10_000,
                 allow_auto_create_topics=False,     # topics come from ensure_topics, with their partition count
             )
+        except KafkaConfigurationError:
+            raise
         except KafkaError as exc:
             raise KafkaUnreachable(settings.bootstrap, f"{type(exc).__name__}: {exc}") from exc
         self._pending: list[tuple[Any, str, str | None, str | None]] = []
@@ -203,7 +212,7 @@ class Publisher:
             partition = partition_for(key, self.partitions(topic), self.settings.partitioner)
         try:
             fut = self.producer.send(topic, key=key.encode(), value=value, partition=partition, headers=headers)
-        except KafkaError as exc:
+        except (KafkaError, ValueError) as exc:    # ValueError: the topic lost partitions (re-created)
             raise PublishFailed(f"{type(exc).__name__}: {exc}", topic=topic, key=key, position=position) from exc
         self._pending.append((fut, topic, key, position))
 
@@ -218,8 +227,10 @@ class Publisher:
                 raise PublishFailed(f"{type(exc).__name__}: {exc}", topic=topic, key=key, position=position) from exc
         return len(pending)
 
-    def close(self) -> None:
-        self.producer.close(timeout=10)
+    def close(self, timeout: float = 10) -> None:
+        """Close the producer; `timeout=0` drops what is still unsent (nothing acknowledged is lost: callers
+        republish or rewind everything after their last confirmed flush)."""
+        self.producer.close(timeout=timeout)
 
 
 # ---- claim checks ------------------------------------------------------------------------------------

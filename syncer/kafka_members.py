@@ -43,8 +43,16 @@ def join_members(state_dir: Path) -> int:
     return fd
 
 
-def exclusive(state_dir: Path, what: str) -> int:
-    """The writers to oneself; IndexerMembersRunning if a member runs. Release with os.close."""
+def is_group_folder(state_dir: Path) -> bool:
+    """Has a Kafka indexer member ever run on this state folder?"""
+    return (state_dir / "kafka" / "members.lock").exists()
+
+
+def exclusive(state_dir: Path, what: str) -> int | None:
+    """The writers to oneself; IndexerMembersRunning if a member runs. Release with `release`. None (nothing to
+    hold) for a folder no member ever used."""
+    if not is_group_folder(state_dir):
+        return None
     fd = _open(state_dir)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -52,3 +60,17 @@ def exclusive(state_dir: Path, what: str) -> int:
         os.close(fd)
         raise IndexerMembersRunning(state_dir, what) from None
     return fd
+
+
+def release(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)
+
+
+class NotAGroupFolder(ValueError):
+    """An embedded sync service pointed at a Kafka indexer group's state folder."""
+
+    def __init__(self, state_dir: Path) -> None:
+        super().__init__(f"{state_dir} belongs to a Kafka indexer group (`ticketsearch index`): an embedded sync here "
+                         "would write a second checkpoint beside the group's; give it its own --state-dir")
+        self.state_dir = state_dir

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 import uuid
 
@@ -23,7 +22,7 @@ from kafka.structs import OffsetAndMetadata
 
 from syncer.kafka_bus import KafkaSettings, dead_letter_payload
 from syncer.kafka_indexer import KafkaIndexer
-from syncer.kafka_members import exclusive
+from syncer.kafka_members import exclusive, release
 from syncer.settings import SyncSettings
 
 log = logging.getLogger(__name__)
@@ -38,7 +37,7 @@ def replay_dead_letters(settings: SyncSettings, kafka: KafkaSettings, *, idle_s:
     try:
         return _replay(settings, kafka, idle_s)
     finally:
-        os.close(lock)
+        release(lock)
 
 
 def _replay(settings: SyncSettings, kafka: KafkaSettings, idle_s: float) -> dict[str, int]:
@@ -119,9 +118,10 @@ def list_dead_letters(kafka: KafkaSettings, *, idle_s: float = 3.0) -> list[dict
         out = []
         for r in consumer:
             letter = json.loads(r.value)
-            out.append({"offset": r.offset, **{k: letter.get(k) for k in (
-                "reason", "tenant", "ticket", "position", "topic", "partition", "offset", "key", "replay_run")},
-                "source_offset": letter.get("offset")})
+            out.append({"dlq_offset": r.offset, **{k: letter.get(k) for k in (
+                "reason", "tenant", "ticket", "position", "key", "replay_run")},
+                "source": {"topic": letter.get("topic"), "partition": letter.get("partition"),
+                           "offset": letter.get("offset")}})
         return out
     finally:
         consumer.close(autocommit=False)

@@ -31,7 +31,14 @@ from searchcore.positions import BinlogPosition, make_version
 from syncer.checkpoint import Checkpoint, CheckpointStore, SnapshotProgress
 from syncer.envelope import SWEEP_KEY, WATERMARK_KEY, Sweep, Watermark, document_keys, envelopes_for
 from syncer.events import RowChange
-from syncer.kafka_bus import KafkaSettings, KafkaUnreachable, Publisher, PublishFailed, claim_check, ensure_topics
+from syncer.kafka_bus import (
+    KafkaSettings,
+    KafkaUnreachable,
+    Publisher,
+    PublishFailed,
+    claim_check,
+    ensure_topics,
+)
 from syncer.preflight import current_identity, preflight
 from syncer.settings import SyncSettings
 from syncer.snapshot import ConsistentSnapshot
@@ -94,7 +101,7 @@ class KafkaTailer:
                         raise
                     log.error("Kafka failed (%s): reconnecting in %.0f s; the checkpoint has not passed anything "
                               "unacknowledged", exc, delay, extra={"tenant": None, "position": None})
-                    self.close()
+                    self.close(timeout=0)    # drop unsent retries: they could re-create a forgotten topic
                     if self.stop_event.wait(delay) or (until is not None and until()):
                         return
                     delay = min(delay * 2, 30.0)
@@ -130,6 +137,8 @@ class KafkaTailer:
                 if ckpt is None:
                     return True
             if snapshot_only:
+                log.info("snapshot published: the checkpoint is at %s (--resnapshot publishes a new one)",
+                         ckpt.position, extra={"tenant": None, "position": str(ckpt.position)})
                 return True
             resync = self._stream(ckpt, until, on_batch)
             if resync is None:
@@ -141,9 +150,9 @@ class KafkaTailer:
             self.checkpoints.save(Checkpoint(position=None, epoch=epoch, snapshot=None,
                                              source=current_identity(self.settings.source)))
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10) -> None:
         if self.publisher is not None:
-            self.publisher.close()
+            self.publisher.close(timeout=timeout)
             self.publisher = None
 
     # ---- publishing -----------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         print(f"reconcile: no answer from the sync service within {args.timeout:.0f} s", file=sys.stderr)
         return 2
     from syncer.checkpoint import CheckpointStore
-    from syncer.kafka_members import exclusive
+    from syncer.kafka_members import exclusive, release
     from syncer.reconcile_service import reconcile_tenant
     from syncer.service import open_backend
     from syncer.source_mapping import load_source_mapping
@@ -117,7 +117,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
                    for t in tenants]
     finally:
         backend.close()
-        os.close(lock)
+        release(lock)
     clean = all(r["clean"] for r in reports)
     print(json.dumps({"offline": True, "clean": clean, "tenants": reports}, ensure_ascii=False, indent=2))
     return 0 if clean or args.repair else 1

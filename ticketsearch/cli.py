@@ -39,9 +39,13 @@ def cmd_load(args: argparse.Namespace) -> int:
 def cmd_sync(args: argparse.Namespace) -> int:
     if getattr(args, "bus", "embedded") == "kafka":
         return cmd_sync_kafka(args)
+    from syncer.kafka_members import NotAGroupFolder, is_group_folder
     from syncer.service import SyncService
 
-    service = SyncService(_sync_settings(args))
+    settings = _sync_settings(args)
+    if is_group_folder(settings.state_dir):
+        raise NotAGroupFolder(settings.state_dir)
+    service = SyncService(settings)
     try:
         if getattr(args, "resnapshot", False):
             service.request_resnapshot(reason="ticketsearch sync --resnapshot")
@@ -97,9 +101,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Snapshot if needed, then the API in a child process and streaming sync in this one."""
+    from syncer.kafka_members import NotAGroupFolder, is_group_folder
     from syncer.service import SyncService
 
-    service = SyncService(_sync_settings(args))
+    settings = _sync_settings(args)
+    if is_group_folder(settings.state_dir):
+        raise NotAGroupFolder(settings.state_dir)
+    service = SyncService(settings)
     _stop_on_sigterm()
     api = mp.get_context("spawn").Process(target=_serve_child, args=(args.host, args.port, args.state_dir),
                                           daemon=True)

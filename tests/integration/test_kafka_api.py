@@ -6,6 +6,7 @@ returns fresh as soon as the change is applied, and /v1/status reports the appli
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,14 @@ def test_api_freshness_and_readiness_on_the_kafka_pipeline(fresh_db: MySQLSettin
     client = TestClient(create_app(ApiSettings(source=fresh_db, state_dir=settings.state_dir, key_cache_seconds=0,
                                                wait_for_max_s=5.0)))
     headers = {"Authorization": f"Bearer {key}"}
+    # a member, but nothing published yet (its own group: leaving mid-join would hold up the real group's join)
+    with running(KafkaIndexer(settings, replace(kafka, group=kafka.group + "-early"), member="early").run):
+        deadline = time.monotonic() + 30
+        while not (settings.state_dir / "metrics" / "kafka-early.json").exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        early = client.get("/readyz")
+        assert early.status_code == 503 and "no complete synced position" in early.text, early.text
     with running(tailer.run, KafkaIndexer(settings, kafka, member="a").run):
         wait_marks(fresh_db, settings.state_dir, kafka.partitions)
         deadline = time.monotonic() + 30

@@ -210,3 +210,34 @@ def test_debezium_snapshots_sweep_claim_check_and_compressed_transaction(fresh_d
     dbz.close()
     assert replay_dead_letters(settings, kafka, idle_s=2.0) == {"replayed": 1, "failed": 0}
     assert problems() == CLEAN
+
+
+def test_rekeyer_dead_letters_garbage_and_goes_on(fresh_db: MySQLSettings, tmp_path: Path,
+                                                  kafka: KafkaSettings) -> None:  # noqa: F811
+    """Events that break the decoder anywhere (here a non-numeric server id) are dead-lettered by the re-keyer,
+    never a crash loop; the next event is re-keyed."""
+    golden = json.loads((Path(__file__).resolve().parents[1] / "golden" / "kafka" /
+                         "debezium_connector_update.json").read_text(encoding="utf-8"))
+    bad = json.loads(json.dumps(golden))
+    bad["payload"]["source"]["server_id"] = "abc"
+    topic = f"dbz{kafka.topic}.garbage"
+    ensure_topics(kafka, (topic, 1))
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks=-1)
+    for event in (bad, {"payload": {"after": [1]}}, golden):
+        producer.send(topic, value=json.dumps(event, ensure_ascii=False).encode(), partition=0)
+    producer.flush()
+    producer.close()
+    settings = SyncSettings(source=fresh_db, state_dir=tmp_path / "rekey")
+
+    def rekey(until: object) -> None:
+        rekey_debezium(settings, kafka, [topic], until=until)  # type: ignore[arg-type]
+
+    def republished() -> list[dict[str, object]]:
+        return [r for r in read_all(kafka, kafka.topic) if r.get("op") == "u"]
+
+    with running(rekey):
+        assert wait_until(republished), "the valid event after the garbage was not re-keyed"
+    letters = read_all(kafka, kafka.dlq_topic)
+    assert [str(x["reason"]).split(":")[0] for x in letters] == ["unreadable Debezium event"] * 2, letters
+    changes = republished()
+    assert len(changes) == 1 and changes[0]["after"]["id"] == 42      # type: ignore[index]

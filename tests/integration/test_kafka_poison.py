@@ -100,6 +100,10 @@ def test_malformed_records_are_dead_lettered_and_the_group_goes_on(fresh_db: MyS
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
     assert [str(r["reason"]).split(":")[0] for r in rows] == [p[2] for p in poison] * 2
     assert kafka.dlq_topic in listed.stderr
+    embedded = subprocess.run([sys.executable, "-m", "ticketsearch.cli", "sync", "--snapshot-only"], cwd=PROJECT,
+                              env=env_for(fresh_db, settings.state_dir), capture_output=True, text=True, timeout=120)
+    assert embedded.returncode == 1 and "belongs to a Kafka indexer group" in embedded.stderr, embedded.stderr[-1500:]
+    assert not (settings.state_dir / "checkpoint.json").exists()
 
 
 def test_a_retried_batch_dead_letters_its_poison_once(fresh_db: MySQLSettings, tmp_path: Path,

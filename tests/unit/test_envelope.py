@@ -302,3 +302,27 @@ def test_kafka_settings_name_the_bad_variable() -> None:
         assert words in str(err.value)
     with pytest.raises(ValueError, match="at least 1 partition"):
         KafkaSettings.from_env({}, partitions=-3)
+
+
+def test_envelopes_and_sweeps_out_of_range_are_poison_not_retries() -> None:
+    """Values that would make the indexer fail later (and retry for nothing) are refused when decoding."""
+    (env,) = envelopes_for([CASES["ticket_update"]], server_id=1, db="helpdesk")
+    good = json.loads(env.encode())
+    for bad, field in [({**good, "version": 2**80}, "version"), ({**good, "version": -1}, "version"),
+                       ({**good, "after": None}, "after"), ({**good, "op": "d", "before": None}, "before")]:
+        with pytest.raises(EnvelopeError) as err:
+            Envelope.from_json(bad)
+        assert err.value.field == field
+    sweep = json.loads(Sweep(make_version(1, FILE, 4), BinlogPosition(FILE, 4), 6).encode())
+    with pytest.raises(EnvelopeError):
+        Sweep.from_json({**sweep, "partitions": 0})
+
+
+def test_kafka_settings_refuse_non_finite_numbers_and_bad_topic_names() -> None:
+    from syncer.kafka_bus import KafkaSettings
+
+    for env in ({"TICKETSEARCH_KAFKA_BATCH_MAX_WAIT_S": "nan"}, {"TICKETSEARCH_KAFKA_BATCH_MAX_WAIT_S": "inf"},
+                {"TICKETSEARCH_KAFKA_TOPIC": ""}, {"TICKETSEARCH_KAFKA_TOPIC": "a/b"}):
+        with pytest.raises(ValueError) as err:
+            KafkaSettings.from_env(env)
+        assert next(iter(env)) in str(err.value)
