@@ -13,7 +13,9 @@ payload, reason, tenant and source position, and the group goes on. Documents ar
 of the stored document (syncer.indexer): safe because the tenant partitioner puts every change of a tenant in
 one partition, so exactly one member writes each tenant's index; on a rebalance the member drops its
 uncommitted records, rewinds their partitions to the first of them (kafka-python keeps a re-assigned
-partition's position) and closes its index writers before the new owner opens them.
+partition's position) and closes its index writers before the new owner opens them. Kafka failures (a broker
+restart) rewind the batch and go on; a re-created topic is read from its beginning. Dead letters:
+syncer.kafka_dead_letters; snapshot sweeps: syncer.kafka_sweep; lag: syncer.kafka_lag.
 """
 
 from __future__ import annotations
@@ -45,7 +47,6 @@ from syncer.envelope import (
     EnvelopeError,
     Sweep,
     Watermark,
-    document_key,
     key_tenant,
     key_ticket,
     parse_json,
@@ -58,11 +59,12 @@ from syncer.kafka_bus import (
     PublishFailed,
     dead_letter_value,
     ensure_topics,
-    partition_for,
     resolve_claim,
 )
+from syncer.kafka_dead_letters import DeadLetterBuffer, Origin
 from syncer.kafka_lag import group_position
 from syncer.kafka_members import join_members
+from syncer.kafka_sweep import apply_sweep
 from syncer.lookups import LookupDirectory
 from syncer.metrics import SyncMetrics
 from syncer.settings import SyncSettings
@@ -74,42 +76,9 @@ TOPIC_CHECK_S = 30.0     # how often a member checks that the change topic was n
 
 
 @dataclass
-class _Origin:
-    """Where a change came from: the record to dead-letter if it fails."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-
-
-@dataclass
 class _Batch:
     records: list[Any] = field(default_factory=list)
     started: float = 0.0
-
-
-class _DeadLetterTopic:
-    """The Indexer's dead-letter store, writing to the dead-letter topic with the original record."""
-
-    def __init__(self, owner: KafkaIndexer) -> None:
-        self.owner = owner
-        self.origins: dict[int, _Origin] = {}
-        self.deferred: list[tuple[_Origin, str, int | None, int | None, str]] = []
-
-    def add(self, change: RowChange, reason: str, *, tenant_id: int | None, ticket_id: int | None) -> int:
-        origin = self.origins.get(id(change))
-        if origin is None:
-            origin = _Origin("?", -1, -1, None, json.dumps(change.to_json(), ensure_ascii=False).encode())
-        # sent only if the attempt that found it succeeds: a retried batch must not dead-letter it again
-        self.deferred.append((origin, reason, tenant_id, ticket_id, f"{change.file}:{change.offset}"))
-        return 0
-
-    def send_deferred(self) -> None:
-        pending, self.deferred = self.deferred, []
-        for origin, reason, tenant, ticket, position in pending:
-            self.owner.dead_letter(origin, reason, tenant=tenant, ticket=ticket, position=position)
 
 
 class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -121,7 +90,7 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
         self.member = member or f"{socket.gethostname()}-{os.getpid()}"
         self.mapping = load_source_mapping(settings.source_mapping_path)
         self.lookups = LookupDirectory(self.mapping, settings.source)
-        self.dlq = _DeadLetterTopic(self)
+        self.dlq = DeadLetterBuffer(self)
         self.publisher = Publisher(kafka, client_id=f"ticketsearch-indexer-{self.member}", delivery_timeout_ms=45_000)
         self.backend: EmbeddedBackend | None = None
         self.status_path = settings.state_dir / "kafka" / f"{self.member}.json"
@@ -311,7 +280,7 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
         for r in records:
             if r.value is None:
                 continue     # a Debezium tombstone (tombstones.on.delete): compaction only, nothing to apply
-            origin = _Origin(r.topic, r.partition, r.offset, r.key, r.value)
+            origin = Origin(r.topic, r.partition, r.offset, r.key, r.value)
             if r.key == SWEEP_KEY:      # after the changes before it, in partition order
                 if changes:
                     self._apply_with_retries(changes)
@@ -389,7 +358,7 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
                                  tenant=None if row is None else row.get("tenant_id"), ticket=None,
                                  position=f"{change.file}:{change.offset}")
 
-    def _sweep_with_retries(self, origin: _Origin) -> None:
+    def _sweep_with_retries(self, origin: Origin) -> None:
         """Apply a snapshot's sweep to this partition's documents: live parts older than the snapshot become
         tombstones (rows gone from the source). Retried like a batch; dead-lettered if it keeps failing."""
         try:
@@ -416,21 +385,9 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
                 delay = min(delay * 2, 5.0)
 
     def _sweep(self, partition: int, sweep: Sweep) -> None:
-        backend = self._open_backend()
-        by_tenant = sweep.partitioner == "tenant"
-        for tenant in backend.tenants():
-            if by_tenant and partition_for(f"{tenant}:sweep", sweep.partitions) != partition:
-                continue     # another partition's tenant: its own sweep message handles it
-            docs = [new for doc in backend.all_documents(tenant)
-                    if (by_tenant or partition_for(document_key(tenant, doc.ticket_id), sweep.partitions, "key")
-                        == partition)   # by key: only the documents whose changes this partition carries
-                    and (new := doc.without_parts_older_than(sweep.floor)) is not doc]
-            if docs:
-                backend.write(tenant, docs, None)
-                log.info("snapshot sweep removed rows gone from the source from %d documents", len(docs),
-                         extra={"tenant": tenant, "position": str(sweep.position)})
+        apply_sweep(self._open_backend(), partition, sweep)
 
-    def dead_letter(self, origin: _Origin, reason: str, *, tenant: int | None, ticket: int | None,
+    def dead_letter(self, origin: Origin, reason: str, *, tenant: int | None, ticket: int | None,
                     position: str | None) -> None:
         if ticket is None and origin.key:      # whose: from the document key when the change did not say
             ticket = key_ticket(origin.key.decode(errors="replace"))
