@@ -61,7 +61,7 @@ from syncer.kafka_bus import (
     ensure_topics,
     resolve_claim,
 )
-from syncer.kafka_dead_letters import DeadLetterBuffer, Origin
+from syncer.kafka_dead_letters import DeadLetterBuffer, Origin, held_tickets, write_held
 from syncer.kafka_lag import group_position
 from syncer.kafka_members import join_members
 from syncer.kafka_sweep import apply_sweep
@@ -329,7 +329,7 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
     def _apply_with_retries(self, changes: list[RowChange]) -> None:
         delay = 0.1
         for attempt in range(1, RETRY_ATTEMPTS + 1):
-            self.dlq.deferred = []
+            self.dlq.discard()
             try:
                 report = self._indexer().apply(changes, None)
                 self.dlq.send_deferred()
@@ -346,7 +346,7 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
         for change in changes:   # isolate: only the changes that keep failing are dead-lettered
-            self.dlq.deferred = []
+            self.dlq.discard()
             try:
                 self._indexer().apply([change], None)
                 self.dlq.send_deferred()
@@ -385,7 +385,17 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
                 delay = min(delay * 2, 5.0)
 
     def _sweep(self, partition: int, sweep: Sweep) -> None:
-        apply_sweep(self._open_backend(), partition, sweep)
+        apply_sweep(self._open_backend(), partition, sweep, held_tickets(self.settings.state_dir))
+
+    def hold(self, tenant: int, ticket: int) -> None:
+        """A snapshot row of this ticket was dead-lettered: sweeps leave the ticket alone until it is replayed."""
+        path = self.settings.state_dir / "kafka" / f"held-{self.member}.json"
+        try:
+            held = {(int(t), int(i)) for t, i in json.loads(path.read_text())}
+        except (OSError, ValueError, TypeError):
+            held = set()
+        if (tenant, ticket) not in held:
+            write_held(path, held | {(tenant, ticket)})
 
     def dead_letter(self, origin: Origin, reason: str, *, tenant: int | None, ticket: int | None,
                     position: str | None) -> None:

@@ -26,6 +26,8 @@ def applied_watermarks(state_dir: Path, topic_id: str | None = None) -> dict[int
             data = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             continue
+        if not isinstance(data, dict) or "member" not in data:
+            continue          # not a member's status (e.g. held-<member>.json)
         if topic_id is not None and data.get("topic_id") not in (None, topic_id):
             continue
         for p, w in data.get("partitions", {}).items():
@@ -59,9 +61,11 @@ def group_position(state_dir: Path) -> BinlogPosition | None:
     statuses = []
     for path in (state_dir / "kafka").glob("*.json"):
         try:
-            statuses.append(json.loads(path.read_text()))
+            data = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             continue
+        if isinstance(data, dict) and "member" in data:
+            statuses.append(data)
     if not statuses:
         return None
     latest = max(statuses, key=lambda d: int(d.get("updated_ms") or 0))

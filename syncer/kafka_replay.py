@@ -21,6 +21,7 @@ from kafka import KafkaConsumer
 from kafka.structs import OffsetAndMetadata
 
 from syncer.kafka_bus import KafkaSettings, dead_letter_payload
+from syncer.kafka_dead_letters import release_held
 from syncer.kafka_indexer import KafkaIndexer
 from syncer.kafka_members import exclusive, release
 from syncer.settings import SyncSettings
@@ -81,6 +82,7 @@ def _replay(settings: SyncSettings, kafka: KafkaSettings, idle_s: float) -> dict
                 consumer.commit({tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)})
             indexer.publisher.flush()
         _refresh_from_source(indexer, sorted(refresh))
+        release_held(settings.state_dir, refresh)     # refreshed: sweeps may treat them normally again
     finally:
         consumer.close(autocommit=False)
         indexer.close()

@@ -18,7 +18,8 @@ from syncer.kafka_bus import partition_for
 log = logging.getLogger(__name__)
 
 
-def apply_sweep(backend: EmbeddedBackend, partition: int, sweep: Sweep) -> None:
+def apply_sweep(backend: EmbeddedBackend, partition: int, sweep: Sweep, held: set[tuple[int, int]]) -> None:
+    """`held`: tickets whose snapshot row was dead-lettered (republished, then rejected): left alone."""
     by_tenant = sweep.partitioner == "tenant"
     for tenant in backend.tenants():
         if by_tenant and partition_for(f"{tenant}:sweep", sweep.partitions) != partition:
@@ -26,6 +27,7 @@ def apply_sweep(backend: EmbeddedBackend, partition: int, sweep: Sweep) -> None:
         docs = [new for doc in backend.all_documents(tenant)
                 if (by_tenant or partition_for(document_key(tenant, doc.ticket_id), sweep.partitions, "key")
                     == partition)   # by key: only the documents whose changes this partition carries
+                and (tenant, doc.ticket_id) not in held
                 and (new := doc.without_parts_older_than(sweep.floor)) is not doc]
         if docs:
             backend.write(tenant, docs, None)

@@ -119,3 +119,30 @@ def test_resnapshot_through_kafka_removes_rows_gone_from_the_source(fresh_db: My
         problems = compare_index_with_db(fresh_db, settings.state_dir)
         assert problems == CLEAN, {k: v[:5] for k, v in problems.items()}
     assert indexer.counts["dead_lettered"] == 0
+
+
+def test_a_dead_lettered_snapshot_row_is_not_swept_away(fresh_db: MySQLSettings, tmp_path: Path,
+                                                        kafka: KafkaSettings) -> None:  # noqa: F811
+    """A snapshot row the indexer rejects (its document over the size limit) was republished, then rejected: the
+    snapshot's sweep must not take it for a row gone from the source and delete the ticket. It stays (stale) and
+    is held until the dead-letter replay refreshes it."""
+    from syncer.kafka_dead_letters import held_tickets
+
+    load_corpora(fresh_db, DATA, limit_per_file=10)
+    tailer_settings = SyncSettings(source=fresh_db, state_dir=tmp_path / "tailer")
+    settings = SyncSettings(source=fresh_db, state_dir=tmp_path / "index")
+    with running(KafkaTailer(tailer_settings, kafka).run, KafkaIndexer(settings, kafka, member="a").run):
+        wait_marks(fresh_db, settings.state_dir, kafka.partitions)
+        assert compare_index_with_db(fresh_db, settings.state_dir) == CLEAN
+    execute(fresh_db, "UPDATE tickets SET description=REPEAT('超长的描述', 8000) WHERE tenant_id=1 AND id=2")
+    small = replace(settings, max_document_bytes=20_000)
+    tailer = KafkaTailer(tailer_settings, kafka)
+    tailer.request_resnapshot("test")
+    with running(tailer.run, KafkaIndexer(small, kafka, member="b").run):
+        wait_marks(fresh_db, settings.state_dir, kafka.partitions)
+        problems = compare_index_with_db(fresh_db, settings.state_dir)
+    assert problems["missing"] == [] and [p.split(":")[:2] for p in problems["stale"]] == [["1", "2"]], problems
+    assert (1, 2) in held_tickets(settings.state_dir)
+    assert replay_dead_letters(settings, kafka, idle_s=2.0)["replayed"] >= 1    # default limit: it fits now
+    assert compare_index_with_db(fresh_db, settings.state_dir) == CLEAN
+    assert held_tickets(settings.state_dir) == set()
