@@ -81,8 +81,8 @@ def _replay(settings: SyncSettings, kafka: KafkaSettings, idle_s: float) -> dict
                         refresh.add((int(tenant), int(ticket)))
                 consumer.commit({tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)})
             indexer.publisher.flush()
+        release_held(settings.state_dir, refresh)     # before the refresh: one that is rejected again holds again
         _refresh_from_source(indexer, sorted(refresh))
-        release_held(settings.state_dir, refresh)     # refreshed: sweeps may treat them normally again
     finally:
         consumer.close(autocommit=False)
         indexer.close()
