@@ -11,11 +11,11 @@ the row for gone from the source (it was republished, then rejected) and delete 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from searchcore.control import write_json_atomic
 from syncer.envelope import key_ticket
 from syncer.events import Op, RowChange
 
@@ -71,30 +71,32 @@ class DeadLetterBuffer:
         self.deferred, self.holds = [], []
 
 
+def _read_held(path: Path) -> set[tuple[int, int]] | None:
+    try:
+        return {(int(t), int(i)) for t, i in json.loads(path.read_text())}
+    except (OSError, ValueError, TypeError):
+        return None
+
+
 def held_tickets(state_dir: Path) -> set[tuple[int, int]]:
     """Tickets whose snapshot row was dead-lettered and not yet refreshed by a replay (every member's file)."""
     out: set[tuple[int, int]] = set()
     for path in (state_dir / "kafka").glob("held-*.json"):
-        try:
-            out.update((int(t), int(i)) for t, i in json.loads(path.read_text()))
-        except (OSError, ValueError, TypeError):
-            continue
+        out |= _read_held(path) or set()
     return out
 
 
-def write_held(path: Path, tickets: set[tuple[int, int]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(sorted(tickets)))
-    os.replace(tmp, path)
+def hold_ticket(state_dir: Path, member: str, tenant: int, ticket: int) -> None:
+    """Record a held ticket in this member's file (each member writes only its own)."""
+    path = state_dir / "kafka" / f"held-{member}.json"
+    held = _read_held(path) or set()
+    if (tenant, ticket) not in held:
+        write_json_atomic(path, sorted(held | {(tenant, ticket)}))
 
 
 def release_held(state_dir: Path, tickets: set[tuple[int, int]]) -> None:
     """After a replay refreshed `tickets` from the source: sweeps may treat them normally again."""
     for path in (state_dir / "kafka").glob("held-*.json"):
-        try:
-            mine = {(int(t), int(i)) for t, i in json.loads(path.read_text())}
-        except (OSError, ValueError, TypeError):
-            continue
-        if mine & tickets:
-            write_held(path, mine - tickets)
+        mine = _read_held(path)
+        if mine and mine & tickets:
+            write_json_atomic(path, sorted(mine - tickets))

@@ -38,6 +38,7 @@ from kafka.structs import OffsetAndMetadata
 from analyzers import Analyzer, AnalyzerConfig
 from mappings import load_mapping
 from searchcore.embedded import EmbeddedBackend
+from searchcore.positions import BinlogPosition
 from syncer.deadletters import DeadLetterStore
 from syncer.debezium import change_from_debezium, is_debezium
 from syncer.envelope import (
@@ -61,7 +62,7 @@ from syncer.kafka_bus import (
     ensure_topics,
     resolve_claim,
 )
-from syncer.kafka_dead_letters import DeadLetterBuffer, Origin, held_tickets, write_held
+from syncer.kafka_dead_letters import DeadLetterBuffer, Origin, held_tickets, hold_ticket
 from syncer.kafka_lag import group_position
 from syncer.kafka_members import join_members
 from syncer.kafka_sweep import apply_sweep
@@ -102,6 +103,7 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
         self.topic_id: str | None = None
         self._member_lock: int | None = None
         self.partitions_total = kafka.partitions
+        self._group_pos: tuple[float, BinlogPosition | None] = (0.0, None)
         self.metrics = SyncMetrics(settings.state_dir, f"kafka-{self.member}", settings.source)
         self._write_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tenant-write")
 
@@ -214,16 +216,23 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
             self._batch = _Batch()                  # ... until its offsets are committed
             self._report(before)
         elif not got:
-            self.metrics.on_idle(group_position(self.settings.state_dir))
+            self.metrics.on_idle(self._group_position())
 
     def _report(self, before: dict[str, int]) -> None:
         """Metrics for the API's readiness and lag (<state>/metrics/kafka-<member>.json), as the sync service."""
-        position = group_position(self.settings.state_dir)
+        position = self._group_position(fresh=True)
         if position is None:
             self.metrics.on_idle(None)
             return
         self.metrics.on_batch(self.counts["applied"] - before["applied"], self.counts["written"] - before["written"],
                               self.counts["dead_lettered"] - before["dead_lettered"], position, {})
+
+    def _group_position(self, *, fresh: bool = False) -> BinlogPosition | None:
+        """The group's applied position from the members' status files; idle polls reuse it for a second."""
+        now = time.monotonic()
+        if fresh or now - self._group_pos[0] > 1.0:
+            self._group_pos = (now, group_position(self.settings.state_dir))
+        return self._group_pos[1]
 
     def _check_topic(self) -> None:
         """Between rebalances too: a re-created topic is read again from its beginning."""
@@ -389,13 +398,7 @@ class KafkaIndexer(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def hold(self, tenant: int, ticket: int) -> None:
         """A snapshot row of this ticket was dead-lettered: sweeps leave the ticket alone until it is replayed."""
-        path = self.settings.state_dir / "kafka" / f"held-{self.member}.json"
-        try:
-            held = {(int(t), int(i)) for t, i in json.loads(path.read_text())}
-        except (OSError, ValueError, TypeError):
-            held = set()
-        if (tenant, ticket) not in held:
-            write_held(path, held | {(tenant, ticket)})
+        hold_ticket(self.settings.state_dir, self.member, tenant, ticket)
 
     def dead_letter(self, origin: Origin, reason: str, *, tenant: int | None, ticket: int | None,
                     position: str | None) -> None:

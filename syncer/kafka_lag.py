@@ -17,17 +17,25 @@ from typing import Any
 from searchcore.positions import BinlogPosition
 
 
-def applied_watermarks(state_dir: Path, topic_id: str | None = None) -> dict[int, dict[str, Any]]:
-    """Per partition, the furthest binlog watermark any member has applied and committed (only members that
-    read the topic of `topic_id`, when given: a re-created topic starts a new history)."""
-    best: dict[int, dict[str, Any]] = {}
+def member_statuses(state_dir: Path) -> list[dict[str, Any]]:
+    """Every member's status file (<state>/kafka/<member>.json; other files there, e.g. held-*.json, skipped)."""
+    out = []
     for path in (state_dir / "kafka").glob("*.json"):
         try:
             data = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        if not isinstance(data, dict) or "member" not in data:
-            continue          # not a member's status (e.g. held-<member>.json)
+        if isinstance(data, dict) and "member" in data:
+            out.append(data)
+    return out
+
+
+def applied_watermarks(state_dir: Path, topic_id: str | None = None,
+                       statuses: list[dict[str, Any]] | None = None) -> dict[int, dict[str, Any]]:
+    """Per partition, the furthest binlog watermark any member has applied and committed (only members that
+    read the topic of `topic_id`, when given: a re-created topic starts a new history)."""
+    best: dict[int, dict[str, Any]] = {}
+    for data in member_statuses(state_dir) if statuses is None else statuses:
         if topic_id is not None and data.get("topic_id") not in (None, topic_id):
             continue
         for p, w in data.get("partitions", {}).items():
@@ -58,21 +66,14 @@ def group_position(state_dir: Path) -> BinlogPosition | None:
     """The position the Kafka indexer group has applied everything before, in every partition of the change topic
     (the latest incarnation the members report): the slowest partition's watermark; None until every partition
     has one."""
-    statuses = []
-    for path in (state_dir / "kafka").glob("*.json"):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if isinstance(data, dict) and "member" in data:
-            statuses.append(data)
+    statuses = member_statuses(state_dir)
     if not statuses:
         return None
     latest = max(statuses, key=lambda d: int(d.get("updated_ms") or 0))
     total = int(latest.get("partitions_total") or 0)
     if total < 1:
         return None
-    marks = {p: w for p, w in applied_watermarks(state_dir, latest.get("topic_id")).items() if p < total}
+    marks = {p: w for p, w in applied_watermarks(state_dir, latest.get("topic_id"), statuses).items() if p < total}
     if len(marks) < total:
         return None
     return min((BinlogPosition.from_json(w["position"]) for w in marks.values()), key=lambda pos: pos.key())

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 import pymysql
 from kafka.errors import KafkaError
 
+from searchcore.control import write_json_atomic
 from searchcore.positions import BinlogPosition, make_version
 from syncer.checkpoint import Checkpoint, CheckpointStore, SnapshotProgress
 from syncer.envelope import SWEEP_KEY, WATERMARK_KEY, Sweep, Watermark, document_keys, envelopes_for
@@ -121,10 +121,8 @@ class KafkaTailer:
                         extra={"tenant": None, "position": None if ckpt.position is None else str(ckpt.position)})
             self.checkpoints.save(Checkpoint(position=None, epoch=ckpt.epoch, snapshot=None, source=ckpt.source))
         if known is None or known.get("topic_id") != info.topic_id or known.get("topic") != self.kafka.topic:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"topic": self.kafka.topic, "topic_id": info.topic_id}))
-            os.replace(tmp, path)    # after the checkpoint: a crash in between re-snapshots again, harmlessly
+            # after the checkpoint: a crash in between re-snapshots again, harmlessly
+            write_json_atomic(path, {"topic": self.kafka.topic, "topic_id": info.topic_id})
 
     def _publish(self, until: Callable[[], bool] | None, on_batch: Callable[[PublishReport], None] | None,
                  snapshot_only: bool) -> bool:
