@@ -36,6 +36,7 @@ from syncer.envelope import (
     Watermark,
     document_keys,
     key_tenant,
+    no_lookup,
     parse_json,
 )
 from syncer.events import Op, RowChange
@@ -48,15 +49,11 @@ COMPRESSED_REASON = ("binlog coordinate {coord} already taken by another change 
                      "this change would look stale; turn compression off, then replay the dead letters")
 
 
-def _placeholder(table: str, tenant_id: int, key: Any) -> Any:
-    return ""
-
-
 def row_identities(change: RowChange, mapping: SourceMapping) -> set[str]:
     """The versioned things a change writes: document parts (tenant, ticket, slot, row key) for rows that feed
     documents, else its lookup keys."""
     try:
-        routed = route(change, mapping, _placeholder)
+        routed = route(change, mapping, no_lookup)
     except PoisonChange:
         return set()
     if routed:

@@ -219,7 +219,8 @@ def envelopes_for(changes: Sequence[RowChange], *, server_id: int, db: str) -> l
     return out
 
 
-def _placeholder(table: str, tenant_id: int, key: Any) -> Any:
+def no_lookup(table: str, tenant_id: int, key: Any) -> Any:
+    """A lookup resolver for routing only (keys and identities need no lookup values)."""
     return ""   # keys need identities only, never lookup values
 
 
@@ -233,7 +234,7 @@ def document_keys(change: RowChange, mapping: SourceMapping) -> list[str]:
     between tickets), `<tenant>:<table>:<key>` for lookup rows (tags), `<table>:unroutable` for a row the
     routing rejects (the indexer dead-letters it with the reason)."""
     try:
-        routed = route(change, mapping, _placeholder)
+        routed = route(change, mapping, no_lookup)
     except PoisonChange:
         return [f"{change.table}:unroutable"]
     keys = list(dict.fromkeys(document_key(dc.tenant_id, dc.ticket_id) for dc in routed))
