@@ -48,6 +48,7 @@ from syncer.transaction_source import TransactionSource
 
 log = logging.getLogger(__name__)
 IDLE_WATERMARK_S = 1.0
+TABLE_DEFINITION_CHANGED = 1412   # MariaDB: a table changed after the consistent read began
 TOPIC_STATE = "kafka_topic.json"     # the change topic this tailer publishes to, and its id
 
 
@@ -131,7 +132,18 @@ class KafkaTailer:
         while True:
             ckpt = self.checkpoints.load()
             if ckpt is None or ckpt.position is None:
-                ckpt = self.publish_snapshot(ckpt)
+                try:
+                    ckpt = self.publish_snapshot(ckpt)
+                except pymysql.err.OperationalError as exc:
+                    if exc.args[0] != TABLE_DEFINITION_CHANGED:
+                        raise
+                    # DDL (a table swap) after the snapshot's consistent read began: start it again from a new
+                    # read; its progress is dropped, since rows published at the old position would be swept
+                    log.warning("snapshot restarted: %s", exc.args[1], extra={"tenant": None, "position": None})
+                    old = self.checkpoints.load()
+                    self.checkpoints.save(Checkpoint(position=None, epoch=1 if old is None else old.epoch,
+                                                     snapshot=None, source=None if old is None else old.source))
+                    continue
                 if ckpt is None:
                     return True
             if snapshot_only:
